@@ -1,0 +1,20 @@
+// Copyright (c) OpenMMLab. All rights reserved.
+// Helpers shared by the C++ entry points of mnc_mm._ext (torch side only).
+#ifndef MNC_MM_PYTORCH_CPP_HELPER_HPP
+#define MNC_MM_PYTORCH_CPP_HELPER_HPP
+#include <torch/extension.h>
+
+#define CHECK_CUDA(x) \
+  TORCH_CHECK(x.device().is_cuda(), #x " must be a CUDA tensor")
+#define CHECK_CPU(x) \
+  TORCH_CHECK(!x.device().is_cuda(), #x " must be a CPU tensor")
+#define CHECK_CONTIGUOUS(x) \
+  TORCH_CHECK(x.is_contiguous(), #x " must be contiguous")
+#define CHECK_CUDA_INPUT(x) \
+  CHECK_CUDA(x);            \
+  CHECK_CONTIGUOUS(x)
+#define CHECK_CPU_INPUT(x) \
+  CHECK_CPU(x);            \
+  CHECK_CONTIGUOUS(x)
+
+#endif  // MNC_MM_PYTORCH_CPP_HELPER_HPP
