@@ -40,13 +40,32 @@ class CorruptCheckpointError(RuntimeError):
     """A checkpoint file is truncated, corrupt or not a torch file."""
 
 
+def _history_buffer_getattr(obj: object, name: str) -> object:
+    """Stands in for ``builtins.getattr`` while unpickling.
+
+    A pickled HistoryBuffer stores its statistics methods (``min``,
+    ``mean``, ...), which pickle writes as ``getattr(HistoryBuffer, 'min')``. Allowing the real getattr
+    would let a file fetch any attribute of any allowed object; this one
+    only rebuilds those statistics methods.
+    """
+    from mmengine.logging import HistoryBuffer
+    if not (obj is HistoryBuffer and isinstance(name, str)
+            and name in HistoryBuffer._statistics_methods):
+        raise pickle.UnpicklingError(
+            f'Unsupported global: GLOBAL builtins.getattr on '
+            f'{type(obj).__name__}.{name}: only the statistics methods of '
+            f'HistoryBuffer may be rebuilt')
+    return getattr(obj, name)
+
+
 def checkpoint_safe_globals() -> List[object]:
     """The globals an mmengine/mmdet checkpoint may contain, beyond torch's.
 
     Runner checkpoints hold ``message_hub`` (:class:`HistoryBuffer` of numpy
-    arrays and scalars) and ``meta`` (numpy scalars such as the seed); the
-    optimizer and scheduler states are plain dicts, tensors and numbers,
-    which torch allows already.
+    arrays and scalars, whose statistics methods pickle as ``getattr``) and
+    ``meta`` (numpy scalars such as the seed); the optimizer and scheduler
+    states are plain dicts, tensors and numbers, which torch allows already.
+    Entries are objects, or ``(object, 'module.name')`` for a stand-in.
     """
     from mmengine.logging import HistoryBuffer
     multiarray = np._core.multiarray
@@ -56,6 +75,7 @@ def checkpoint_safe_globals() -> List[object]:
                            key=lambda cls: cls.__name__)
     return [
         HistoryBuffer,
+        (_history_buffer_getattr, 'builtins.getattr'),
         multiarray._reconstruct,
         multiarray.scalar,
         np.ndarray,
@@ -64,8 +84,10 @@ def checkpoint_safe_globals() -> List[object]:
     ]
 
 
-def _global_name(obj: object) -> str:
-    return f'{obj.__module__}.{obj.__qualname__}'
+def _global_name(entry) -> str:
+    if isinstance(entry, tuple):
+        return entry[1]
+    return f'{entry.__module__}.{entry.__qualname__}'
 
 
 def _offending_globals(filename: str, err: Exception) -> List[str]:

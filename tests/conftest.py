@@ -1,0 +1,56 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Shared fixtures: a tiny shapes data set and the tiny demo config."""
+import os
+import os.path as osp
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TINY_CONFIG = osp.join(REPO, 'configs', 'demo', 'mask-rcnn_r18-tiny_shapes.py')
+
+
+@pytest.fixture(autouse=True)
+def _safe_loading_stays_on(monkeypatch):
+    """No test may pass because safe loading was switched off."""
+    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', raising=False)
+    monkeypatch.delenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', raising=False)
+
+
+@pytest.fixture(scope='session')
+def shapes_root(tmp_path_factory):
+    """A small generated shapes set: 8 train and 4 val images of 96-128 px."""
+    from mnc_mm.datasets.synthetic_shapes import make_shapes_dataset
+    root = str(tmp_path_factory.mktemp('shapes'))
+    make_shapes_dataset(root, num_train=8, num_val=4, seed=0,
+                        img_size=(96, 128))
+    return root
+
+
+@pytest.fixture(scope='session')
+def tiny_config():
+    """Factory: the demo config shrunk to a few iterations on a data root."""
+    return _tiny_config
+
+
+def _tiny_config(data_root, work_dir, max_iters=2):
+    from mmengine.config import Config
+    cfg = Config.fromfile(TINY_CONFIG)
+    cfg.work_dir = work_dir
+    ann_val = osp.join(data_root, 'annotations', 'instances_val.json')
+    for split in ('train', 'val', 'test'):
+        loader = cfg[f'{split}_dataloader']
+        loader.dataset.data_root = data_root + os.sep
+        loader.num_workers = 0
+        loader.persistent_workers = False
+        loader.batch_size = 2
+    cfg.val_evaluator.ann_file = ann_val
+    cfg.test_evaluator.ann_file = ann_val
+    cfg.train_cfg = dict(
+        type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10**6)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=1, by_epoch=False)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.log_processor = dict(by_epoch=False)
+    cfg.randomness = dict(seed=0)
+    return cfg

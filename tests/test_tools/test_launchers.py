@@ -1,0 +1,124 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""tools/train.py, test.py and the dist_*.sh launchers, run as a user would."""
+import os
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY = osp.join(REPO, 'configs', 'demo', 'mask-rcnn_r18-tiny_shapes.py')
+
+# Saves each rank's parameters: before training (rank 0) and after it.
+DUMP_HOOK = '''
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class RankParamDumpHook(Hook):
+    def _dump(self, runner, tag):
+        model = runner.model.module if hasattr(runner.model, 'module') \\
+            else runner.model
+        torch.save(model.state_dict(),
+                   f'{runner.work_dir}/params_{tag}_rank{get_rank()}.pth')
+
+    def before_train(self, runner):
+        self._dump(runner, 'init')
+
+    def after_train(self, runner):
+        self._dump(runner, 'final')
+'''
+
+
+def write_config(tmp_path, data_root, max_iters=3):
+    ann = osp.join(data_root, 'annotations', 'instances_val.json')
+    (tmp_path / 'rank_dump.py').write_text(DUMP_HOOK)
+    path = tmp_path / 'tiny.py'
+    path.write_text(textwrap.dedent(f'''
+        _base_ = [{TINY!r}]
+        custom_imports = dict(imports=['mnc_mm', 'rank_dump'])
+        custom_hooks = [dict(type='RankParamDumpHook')]
+        data_root = {data_root + os.sep!r}
+        train_dataloader = dict(batch_size=2, num_workers=0,
+                                persistent_workers=False,
+                                dataset=dict(data_root=data_root))
+        val_dataloader = dict(batch_size=1, num_workers=0,
+                              persistent_workers=False,
+                              dataset=dict(data_root=data_root))
+        test_dataloader = val_dataloader
+        val_evaluator = dict(ann_file={ann!r})
+        test_evaluator = val_evaluator
+        train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
+                         max_iters={max_iters}, val_interval=10**6)
+        param_scheduler = []
+        default_hooks = dict(
+            logger=dict(interval=1),
+            checkpoint=dict(interval={max_iters}, by_epoch=False))
+        log_processor = dict(by_epoch=False)
+        randomness = dict(seed=0)
+        '''))
+    return str(path)
+
+
+def run(cmd, tmp_path, **env):
+    environment = dict(os.environ, PYTHON=sys.executable,
+                       PYTHONPATH=f'{tmp_path}{os.pathsep}{REPO}', **env)
+    environment.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
+    return subprocess.run(cmd, cwd=REPO, env=environment,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_amp_without_cuda_is_a_clear_message(tmp_path, shapes_root):
+    if torch.cuda.is_available():
+        pytest.skip('the message is for machines without CUDA')
+    out = run([sys.executable, 'tools/train.py',
+               write_config(tmp_path, shapes_root), '--amp',
+               '--work-dir', str(tmp_path / 'w')], tmp_path)
+    assert out.returncode != 0
+    assert '--amp needs a CUDA GPU' in out.stderr
+    assert 'Traceback' not in out.stderr
+
+
+def test_config_typo_names_the_type(tmp_path, shapes_root):
+    out = run([sys.executable, 'tools/train.py',
+               write_config(tmp_path, shapes_root), '--work-dir',
+               str(tmp_path / 'w'), '--cfg-options',
+               'model.backbone.type=ResNett'], tmp_path)
+    assert out.returncode != 0
+    assert 'ResNett is not in the mmdet::model registry' in out.stderr
+
+
+def test_dist_train_and_test_on_cpu(tmp_path, shapes_root):
+    config = write_config(tmp_path, shapes_root)
+    work = tmp_path / 'dist'
+    out = run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
+               str(work)], tmp_path, PORT='29531')
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    init = torch.load(str(work / 'params_init_rank0.pth'))
+    ranks = [torch.load(str(work / f'params_final_rank{r}.pth'))
+             for r in (0, 1)]
+    changed = 0
+    for name, value in ranks[0].items():
+        assert torch.equal(value, ranks[1][name]), f'{name} differs by rank'
+        if value.is_floating_point() and not torch.equal(value, init[name]):
+            changed += 1
+    assert changed > len(ranks[0]) // 2, 'training did not move the weights'
+
+    ckpt = str(work / 'iter_3.pth')
+    metrics = {}
+    for procs in ('1', '2'):
+        test_dir = tmp_path / f'test{procs}'
+        out = run(['bash', 'tools/dist_test.sh', config, ckpt, procs,
+                   '--work-dir', str(test_dir)], tmp_path, PORT='29532')
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        lines = [line for line in out.stdout.splitlines()
+                 if 'coco/segm_mAP:' in line]
+        assert lines, out.stdout[-3000:]
+        metrics[procs] = lines[-1].split('coco/segm_mAP:')[1].split()[0]
+    assert metrics['1'] == metrics['2']

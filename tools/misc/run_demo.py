@@ -1,0 +1,113 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The main job behind ``make demo``: data, training, evaluation, summary.
+
+1. generates the synthetic shapes set under ``--data-root`` if it is missing;
+2. trains the chosen model with ``tools/train.py`` (CPU is fine);
+3. evaluates the last checkpoint with ``tools/test.py``;
+4. prints a summary table of the metrics and the time taken.
+
+Everything goes to ``--work-dir`` (default ``work_dirs/demo``).
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# The demo config of each model available in the library.
+DEMO_CONFIGS = {
+    'mask-rcnn': 'configs/demo/mask-rcnn_r18-tiny_shapes.py',
+}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        '--model',
+        default='mask-rcnn',
+        help=f'which demo model to train: {sorted(DEMO_CONFIGS)}')
+    parser.add_argument('--data-root', default='data/shapes')
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--num-train', type=int, default=400)
+    parser.add_argument('--num-val', type=int, default=100)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='extra key=value overrides passed to train.py and test.py')
+    return parser.parse_args()
+
+
+def run(cmd):
+    print('+', ' '.join(cmd), flush=True)
+    subprocess.run(cmd, cwd=REPO, check=True)
+
+
+def ensure_dataset(data_root, num_train, num_val, seed):
+    ann = osp.join(data_root, 'annotations', 'instances_val.json')
+    if osp.exists(ann):
+        print(f'using the shapes data set in {data_root}')
+        return
+    from mnc_mm.datasets.synthetic_shapes import make_shapes_dataset
+    print(f'generating the shapes data set in {data_root} '
+          f'({num_train} train / {num_val} val images)')
+    make_shapes_dataset(data_root, num_train, num_val, seed=seed)
+
+
+def last_metrics(work_dir):
+    """Metrics of the newest ``<timestamp>/<timestamp>.json`` test log."""
+    logs = sorted(glob.glob(osp.join(work_dir, '*', '*.json')),
+                  key=osp.getmtime)
+    for log in reversed(logs):
+        with open(log) as f:
+            lines = [json.loads(line) for line in f if line.strip()]
+        for record in reversed(lines):
+            if any(k.startswith('coco/') for k in record):
+                return record
+    raise RuntimeError(f'no evaluation results found under {work_dir}')
+
+
+def main():
+    args = parse_args()
+    if args.model not in DEMO_CONFIGS:
+        sys.exit(f'--model must be one of {sorted(DEMO_CONFIGS)}, '
+                 f'found {args.model!r}')
+    config = DEMO_CONFIGS[args.model]
+    data_root = osp.abspath(args.data_root)
+    work_dir = osp.abspath(args.work_dir)
+    start = time.time()
+    ensure_dataset(data_root, args.num_train, args.num_val, args.seed)
+    options = [
+        f'train_dataloader.dataset.data_root={data_root}/',
+        f'val_dataloader.dataset.data_root={data_root}/',
+        f'test_dataloader.dataset.data_root={data_root}/',
+        f'val_evaluator.ann_file={data_root}/annotations/instances_val.json',
+        f'test_evaluator.ann_file={data_root}/annotations/instances_val.json',
+    ] + args.cfg_options
+    python = sys.executable
+    run([python, 'tools/train.py', config, '--work-dir', work_dir,
+         '--cfg-options', *options])
+    train_time = time.time() - start
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    run([python, 'tools/test.py', config, checkpoint, '--work-dir', work_dir,
+         '--cfg-options', *options])
+    metrics = last_metrics(work_dir)
+    total = time.time() - start
+    print('\n| metric | value |\n| --- | --- |')
+    for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP',
+                'coco/segm_mAP_50', 'coco/segm_mAP_75'):
+        if key in metrics:
+            print(f'| {key} | {metrics[key]:.3f} |')
+    print(f'| train time (s) | {train_time:.0f} |')
+    print(f'| total time (s) | {total:.0f} |')
+    print(f'| checkpoint | {osp.relpath(checkpoint, REPO)} |')
+
+
+if __name__ == '__main__':
+    main()
