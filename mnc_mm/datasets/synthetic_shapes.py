@@ -148,13 +148,30 @@ def render_image(rng: np.random.Generator, img_size: Tuple[int, int]
         full_areas.append(int(inside.sum()))
         classes.append(cls)
     img = np.clip(img, 0, 255).astype(np.uint8)
+    return img, visible_instances(owner, classes, full_areas)
+
+
+def visible_instances(owner: np.ndarray, classes: List[int],
+                      full_areas: List[int]) -> List[Tuple[int, np.ndarray]]:
+    """Visible masks of painted shapes, dropping (almost) hidden ones.
+
+    Args:
+        owner (np.ndarray): (H, W) int, index of the shape painted last at
+            each pixel, -1 for background.
+        classes (list[int]): Class index of each shape, in painting order.
+        full_areas (list[int]): In-image area in px of each unoccluded shape.
+
+    Returns:
+        list[tuple]: ``(class index, (H, W) bool mask)`` of the shapes with
+        at least ``max(MIN_VISIBLE_PX, MIN_VISIBLE_FRAC * full area)``
+        visible pixels, in painting order.
+    """
     instances = []
     for k, (cls, full) in enumerate(zip(classes, full_areas)):
         visible = owner == k
-        area = int(visible.sum())
-        if area >= max(MIN_VISIBLE_PX, MIN_VISIBLE_FRAC * full):
+        if visible.sum() >= max(MIN_VISIBLE_PX, MIN_VISIBLE_FRAC * full):
             instances.append((cls, visible))
-    return img, instances
+    return instances
 
 
 def _coco_annotation(mask: np.ndarray, cls: int, ann_id: int,
