@@ -19,7 +19,7 @@ from mmdet.registry import DATASETS
 
 _REQUIRED = dict(
     images=('id', 'file_name', 'height', 'width'),
-    annotations=('id', 'image_id', 'category_id', 'bbox'),
+    annotations=('id', 'image_id', 'category_id', 'bbox', 'area'),
     categories=('id', 'name'))
 
 
@@ -67,6 +67,9 @@ class CheckedCOCO(COCO):
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(
                 f'{annotation_file}: not a valid JSON file ({e})') from e
+        except AssertionError as e:  # pycocotools' check for a dict
+            raise ValueError(f'{annotation_file}: expected a JSON object at '
+                             f'the top level ({e})') from e
 
     def createIndex(self) -> None:  # noqa: N802 (pycocotools' name)
         validate_coco_dict(self.dataset, self._ann_file)

@@ -246,7 +246,8 @@ def make_shapes_dataset(out_dir: str,
         num_train (int): Number of training images.
         num_val (int): Number of validation images.
         seed (int): Random seed. Defaults to 0.
-        img_size (tuple[int, int]): (min, max) side length in px; each
+        img_size (tuple[int, int]): (min, max) side length in px, min >= 64
+            (so the topmost shape is always large enough to be kept); each
             image's height and width are drawn uniformly from it.
 
     Returns:
@@ -254,8 +255,8 @@ def make_shapes_dataset(out_dir: str,
         ``val_ann_file``.
     """
     lo, hi = img_size
-    if not 32 <= lo <= hi:
-        raise ValueError(f'img_size must be (min, max) with 32 <= min <= '
+    if not 64 <= lo <= hi:
+        raise ValueError(f'img_size must be (min, max) with 64 <= min <= '
                          f'max, got {tuple(img_size)}')
     for name, n in (('num_train', num_train), ('num_val', num_val)):
         if n < 0:

@@ -149,3 +149,8 @@ def test_rle_string_counts_match_pycocotools():
     bad = copy.deepcopy(rle(mask))
     bad['counts'] = bad['counts'][:-1] + 'o'
     assert segmentation_error(bad, 23, 17) is not None
+
+
+def test_top_level_not_an_object(coco):
+    with pytest.raises(ValueError, match=r'ann\.json: expected a JSON obj'):
+        build(*coco, raw='[1, 2]')
