@@ -17,7 +17,7 @@ def box_mask(y0, y1, x0, x1, shape=(10, 10)):
 
 
 def sample(img_id, gt, preds):
-    """A data sample dict; gt: [(label, mask)], preds: [(score, label, mask)]."""
+    """A data sample; gt: [(label, mask)], preds: [(score, label, mask)]."""
     return dict(
         img_id=img_id,
         gt_instances=dict(
@@ -69,9 +69,10 @@ def test_hand_computed_map():
     a1, a2, b1 = box_mask(0, 5, 0, 5), box_mask(5, 10, 5, 10), box_mask(
         0, 5, 5, 10)
     a3 = box_mask(0, 10, 0, 2)
+    a2_part = box_mask(5, 10, 5, 9)
     samples = [
         sample(1, [(0, a1), (0, a2), (1, b1)], [(0.9, 0, a1), (0.8, 0, a1),
-                                                (0.6, 0, box_mask(5, 10, 5, 9)),
+                                                (0.6, 0, a2_part),
                                                 (0.3, 1, b1)]),
         sample(2, [(0, a3)], [(0.7, 0, box_mask(0, 10, 0, 3)),
                               (0.5, 0, box_mask(0, 10, 5, 10)),
