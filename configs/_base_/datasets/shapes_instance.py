@@ -1,0 +1,77 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+# Synthetic shapes (circle/square/triangle, 256-384 px images); generate with
+#   python tools/misc/make_shapes_dataset.py data/shapes --train 200 --val 50
+custom_imports = dict(imports=['mnc_mm'], allow_failed_imports=False)
+
+dataset_type = 'CheckedCocoDataset'
+data_root = 'data/shapes/'
+metainfo = dict(
+    classes=('circle', 'square', 'triangle'),
+    palette=[(220, 20, 60), (0, 128, 255), (255, 200, 0)])
+backend_args = None
+
+# Images are 256-384 px per side: short side 256, long side at most 384.
+img_scale = (384, 256)
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    # gt stays at the original size, where the metrics compare masks
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=2,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=8),
+        pipeline=train_pipeline,
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=False,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/'),
+        test_mode=True,
+        pipeline=test_pipeline,
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+# A child config that changes data_root must override these ann_files too.
+val_evaluator = [
+    dict(
+        type='CocoMetric',
+        ann_file=data_root + 'annotations/instances_val.json',
+        metric=['bbox', 'segm'],
+        format_only=False,
+        backend_args=backend_args),
+    dict(
+        type='VOCMaskAPMetric',
+        ann_file=data_root + 'annotations/instances_val.json',
+        backend_args=backend_args)
+]
+test_evaluator = val_evaluator
