@@ -52,7 +52,9 @@ def write_config(tmp_path, data_root, max_iters=3):
                               persistent_workers=False,
                               dataset=dict(data_root=data_root))
         test_dataloader = val_dataloader
-        val_evaluator = dict(ann_file={ann!r})
+        val_evaluator = dict(
+            _delete_=True, type='CocoMetric', ann_file={ann!r},
+            metric=['bbox', 'segm'])
         test_evaluator = val_evaluator
         train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
                          max_iters={max_iters}, val_interval=10**6)

@@ -82,12 +82,13 @@ def main():
     work_dir = osp.abspath(args.work_dir)
     start = time.time()
     ensure_dataset(data_root, args.num_train, args.num_val, args.seed)
+    ann = f'{data_root}/annotations/instances_val.json'
     options = [
-        f'train_dataloader.dataset.data_root={data_root}/',
-        f'val_dataloader.dataset.data_root={data_root}/',
-        f'test_dataloader.dataset.data_root={data_root}/',
-        f'val_evaluator.ann_file={data_root}/annotations/instances_val.json',
-        f'test_evaluator.ann_file={data_root}/annotations/instances_val.json',
+        f'{split}_dataloader.dataset.data_root={data_root}/'
+        for split in ('train', 'val', 'test')
+    ] + [
+        f'{split}_evaluator.{i}.ann_file={ann}' for split in ('val', 'test')
+        for i in range(2)  # CocoMetric and VOCMaskAPMetric
     ] + args.cfg_options
     python = sys.executable
     run([python, 'tools/train.py', config, '--work-dir', work_dir,

@@ -4,7 +4,6 @@
 # fcis_spec §5.7). Convert once with tools/dataset_converters/sbd_to_coco.py:
 #   --split train --split-file data/VOCdevkitSDS/train.txt
 #   --split val   --split-file data/VOCdevkitSDS/val.txt
-custom_imports = dict(imports=['mnc_mm'], allow_failed_imports=False)
 
 dataset_type = 'CheckedCocoDataset'
 data_root = 'data/VOCdevkitSDS/'

@@ -1,8 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 # Synthetic shapes (circle/square/triangle, 256-384 px images); generate with
 #   python tools/misc/make_shapes_dataset.py data/shapes --train 200 --val 50
-custom_imports = dict(imports=['mnc_mm'], allow_failed_imports=False)
-
 dataset_type = 'CheckedCocoDataset'
 data_root = 'data/shapes/'
 metainfo = dict(
