@@ -49,8 +49,11 @@ def _history_buffer_getattr(obj: object, name: str) -> object:
     only rebuilds those statistics methods.
     """
     from mmengine.logging import HistoryBuffer
+    # The registry ``HistoryBuffer._statistics_methods`` is filled only when
+    # a first buffer is built, so check for a public method of the class.
     if not (obj is HistoryBuffer and isinstance(name, str)
-            and name in HistoryBuffer._statistics_methods):
+            and not name.startswith('_')
+            and callable(getattr(HistoryBuffer, name, None))):
         raise pickle.UnpicklingError(
             f'Unsupported global: GLOBAL builtins.getattr on '
             f'{type(obj).__name__}.{name}: only the statistics methods of '

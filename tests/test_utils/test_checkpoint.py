@@ -6,6 +6,8 @@ import http.server
 import os
 import os.path as osp
 import pickle
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -39,6 +41,14 @@ def test_runner_checkpoint_needs_the_allow_list(tmp_path):
     assert isinstance(buffer, HistoryBuffer)
     assert buffer.current() == 0.5
     assert int(loaded['meta']['seed']) == 7
+    # A fresh process has built no HistoryBuffer yet (mmengine fills its
+    # statistics registry lazily): loading must not depend on that.
+    code = ('from mnc_mm.utils.checkpoint import safe_torch_load; '
+            f'b = safe_torch_load({path!r})["message_hub"]["log_scalars"]; '
+            'assert b["loss"].mean() == 0.75')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
 
 
 @pytest.mark.parametrize('evil', [os.system, print, Payload],
