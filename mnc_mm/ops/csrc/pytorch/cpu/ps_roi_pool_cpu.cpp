@@ -2,10 +2,11 @@
 // CPU kernels of PSRoIPool (fcis_spec.md §1.2-1.3).
 //
 // Both passes first tabulate the cell ranges of every (RoI, bin) once, then
-// run in parallel over input channels c = (d * k + gh) * k + gw: a thread
-// reads (forward) or writes (backward) only the planes of its own channels,
-// so the input plane stays in cache across RoIs and the backward needs no
-// atomics and sums in a fixed order (deterministic).
+// run in parallel over the (d, gh) pairs: a task owns the k input channels
+// (d * k + gh) * k + gw, gw < k, and the output rows ph of group gh. It reads
+// (forward) or writes (backward) only its own planes, which stay in cache
+// across RoIs, and writes whole output rows; the backward needs no atomics
+// and sums in a fixed order (deterministic).
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -16,29 +17,39 @@
 
 namespace {
 
-// Cell ranges of all bins of all RoIs: rows [h0, h1) of bin (n, ph) at
-// h0[n * P + ph], likewise for columns; batch[n] = -1 marks a RoI whose batch
-// index lies outside [0, N) (its output is 0; the Python wrapper rejects it).
+// Geometry of one call: cell ranges of all bins of all RoIs, rows [h0, h1)
+// of bin (n, ph) at h0[n * P + ph], likewise for columns.
 struct PSRoIPoolBins {
+  int64_t num_rois, channels, plane_size;
+  int output_dim, pooled_size, group_size;
+  // batch[n] = -1 marks a RoI whose batch index lies outside [0, N) (its
+  // output is 0; the Python wrapper rejects such RoIs).
   std::vector<int> batch, h0, h1, w0, w1;
-  // Bins p in [group_begin[g], group_begin[g + 1]) use group g.
-  std::vector<int> group_begin;
+  std::vector<int> group;        // group of bin p
+  std::vector<int> group_begin;  // bins [begin[g], begin[g + 1]) use group g
 };
 
 template <typename scalar_t>
-PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois, const int batch,
-                               const int height, const int width,
-                               const int pooled_size, const int group_size,
+PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois,
+                               const at::IntArrayRef feature_shape,
+                               const int output_dim, const int pooled_size,
+                               const int group_size,
                                const double spatial_scale) {
-  const int64_t num_rois = rois.size(0);
-  const scalar_t* roi = rois.data_ptr<scalar_t>();
+  const int batch = feature_shape[0], height = feature_shape[2],
+            width = feature_shape[3];
   PSRoIPoolBins bins;
-  bins.batch.resize(num_rois);
-  bins.h0.resize(num_rois * pooled_size);
-  bins.h1.resize(num_rois * pooled_size);
-  bins.w0.resize(num_rois * pooled_size);
-  bins.w1.resize(num_rois * pooled_size);
-  for (int64_t n = 0; n < num_rois; ++n, roi += 5) {
+  bins.num_rois = rois.size(0);
+  bins.channels = feature_shape[1];
+  bins.plane_size = static_cast<int64_t>(height) * width;
+  bins.output_dim = output_dim;
+  bins.pooled_size = pooled_size;
+  bins.group_size = group_size;
+  bins.batch.resize(bins.num_rois);
+  for (auto* v : {&bins.h0, &bins.h1, &bins.w0, &bins.w1}) {
+    v->resize(bins.num_rois * pooled_size);
+  }
+  const scalar_t* roi = rois.data_ptr<scalar_t>();
+  for (int64_t n = 0; n < bins.num_rois; ++n, roi += 5) {
     const bool valid = roi[0] >= 0 && roi[0] < batch;
     bins.batch[n] = valid ? static_cast<int>(roi[0]) : -1;
     const PSRoIPoolBox<scalar_t> box = ps_roi_pool_box<scalar_t>(
@@ -53,25 +64,52 @@ PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois, const int batch,
     }
   }
   // The group of bin p is non-decreasing in p, so each group is a run.
+  bins.group.resize(pooled_size);
   bins.group_begin.assign(group_size + 1, pooled_size);
   for (int p = pooled_size - 1; p >= 0; --p) {
-    bins.group_begin[ps_roi_pool_group(p, group_size, pooled_size)] = p;
+    bins.group[p] = ps_roi_pool_group(p, group_size, pooled_size);
+    bins.group_begin[bins.group[p]] = p;
   }
   for (int g = group_size - 1; g >= 0; --g) {
-    if (bins.group_begin[g] > bins.group_begin[g + 1]) {
-      bins.group_begin[g] = bins.group_begin[g + 1];
-    }
+    bins.group_begin[g] = std::min(bins.group_begin[g], bins.group_begin[g + 1]);
   }
   return bins;
 }
 
-// Channels per parallel task: about at::internal::GRAIN_SIZE bins, so that
-// small problems run inline instead of paying for a parallel region.
-int64_t ps_roi_pool_grain(const int64_t num_rois, const int pooled_size,
-                          const int group_size) {
-  const int64_t per_group = (pooled_size + group_size - 1) / group_size;
-  const int64_t bins = num_rois * per_group * per_group;
-  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(bins, 1));
+// Calls f(plane, out, hs, he, ws, we) for every output element, in parallel
+// over (d, gh): plane is the flat (b * C + c) index of its input plane, or
+// -1 for an invalid batch index; out is its flat output index; [hs, he) x
+// [ws, we) its cells. All calls of one (d, gh) run in one thread, in order.
+template <typename F>
+void ps_roi_pool_for_each_bin(const PSRoIPoolBins& bins, const F& f) {
+  const int P = bins.pooled_size, k = bins.group_size;
+  const int64_t rows_per_task =
+      bins.num_rois * std::max(1, (P + k - 1) / k) * P;
+  // About at::internal::GRAIN_SIZE bins per task, so that small problems run
+  // inline instead of paying for a parallel region.
+  const int64_t grain =
+      std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(rows_per_task, 1));
+  at::parallel_for(0, int64_t(bins.output_dim) * k, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t d = task / k;
+      const int gh = task % k;
+      for (int64_t n = 0; n < bins.num_rois; ++n) {
+        const int b = bins.batch[n];
+        // Channel (d * k + gh) * k + gw = task * k + gw.
+        const int64_t plane0 = b < 0 ? -1 : b * bins.channels + task * k;
+        const int* w0 = &bins.w0[n * P];
+        const int* w1 = &bins.w1[n * P];
+        for (int ph = bins.group_begin[gh]; ph < bins.group_begin[gh + 1]; ++ph) {
+          const int hs = bins.h0[n * P + ph], he = bins.h1[n * P + ph];
+          const int64_t out_row = ((n * bins.output_dim + d) * P + ph) * P;
+          for (int pw = 0; pw < P; ++pw) {
+            f(plane0 < 0 ? -1 : plane0 + bins.group[pw], out_row + pw, hs, he,
+              w0[pw], w1[pw]);
+          }
+        }
+      }
+    }
+  });
 }
 
 template <typename scalar_t>
@@ -81,45 +119,23 @@ void ps_roi_pool_forward_cpu_kernel(const at::Tensor& input,
                                     const int pooled_size,
                                     const int group_size,
                                     const double spatial_scale) {
-  const int batch = input.size(0), height = input.size(2),
-            width = input.size(3);
-  const int64_t channels = input.size(1), num_rois = rois.size(0);
-  const int64_t plane_size = static_cast<int64_t>(height) * width;
-  const int kk = group_size * group_size;
   const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t>(
-      rois, batch, height, width, pooled_size, group_size, spatial_scale);
+      rois, input.sizes(), output_dim, pooled_size, group_size, spatial_scale);
+  const int width = input.size(3);
   const scalar_t* in = input.data_ptr<scalar_t>();
   scalar_t* out = output.data_ptr<scalar_t>();
-  at::parallel_for(0, channels, ps_roi_pool_grain(num_rois, pooled_size, group_size), [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t d = c / kk;
-      const int gh = (c / group_size) % group_size, gw = c % group_size;
-      for (int64_t n = 0; n < num_rois; ++n) {
-        const int b = bins.batch[n];
-        const scalar_t* plane =
-            b < 0 ? in : in + (b * channels + c) * plane_size;
-        scalar_t* out_nd = out + (n * output_dim + d) * pooled_size * pooled_size;
-        for (int ph = bins.group_begin[gh]; ph < bins.group_begin[gh + 1]; ++ph) {
-          const int hs = bins.h0[n * pooled_size + ph];
-          const int he = bins.h1[n * pooled_size + ph];
-          for (int pw = bins.group_begin[gw]; pw < bins.group_begin[gw + 1]; ++pw) {
-            const int ws = bins.w0[n * pooled_size + pw];
-            const int we = bins.w1[n * pooled_size + pw];
-            if (b < 0 || he <= hs || we <= ws) {  // empty bin: output 0
-              out_nd[ph * pooled_size + pw] = 0;
-              continue;
-            }
-            scalar_t sum = 0;
-            for (int h = hs; h < he; ++h) {
-              const scalar_t* row = plane + h * width;
-              for (int w = ws; w < we; ++w) sum += row[w];
-            }
-            out_nd[ph * pooled_size + pw] =
-                sum / static_cast<scalar_t>((he - hs) * (we - ws));
-          }
-        }
-      }
+  ps_roi_pool_for_each_bin(bins, [&](int64_t plane, int64_t o, int hs, int he,
+                                     int ws, int we) {
+    if (plane < 0 || he <= hs || we <= ws) {  // empty bin: output 0
+      out[o] = 0;
+      return;
     }
+    const scalar_t* cells = in + plane * bins.plane_size;
+    scalar_t sum = 0;  // the official kernel sums in the tensor dtype
+    for (int h = hs; h < he; ++h) {
+      for (int w = ws; w < we; ++w) sum += cells[h * width + w];
+    }
+    out[o] = sum / static_cast<scalar_t>((he - hs) * (we - ws));
   });
 }
 
@@ -131,41 +147,20 @@ void ps_roi_pool_backward_cpu_kernel(const at::Tensor& grad_output,
                                      const int pooled_size,
                                      const int group_size,
                                      const double spatial_scale) {
-  const int batch = grad_input.size(0), height = grad_input.size(2),
-            width = grad_input.size(3);
-  const int64_t channels = grad_input.size(1), num_rois = rois.size(0);
-  const int64_t plane_size = static_cast<int64_t>(height) * width;
-  const int kk = group_size * group_size;
   const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t>(
-      rois, batch, height, width, pooled_size, group_size, spatial_scale);
+      rois, grad_input.sizes(), output_dim, pooled_size, group_size,
+      spatial_scale);
+  const int width = grad_input.size(3);
   const scalar_t* gout = grad_output.data_ptr<scalar_t>();
   scalar_t* gin = grad_input.data_ptr<scalar_t>();
-  at::parallel_for(0, channels, ps_roi_pool_grain(num_rois, pooled_size, group_size), [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t d = c / kk;
-      const int gh = (c / group_size) % group_size, gw = c % group_size;
-      for (int64_t n = 0; n < num_rois; ++n) {
-        const int b = bins.batch[n];
-        if (b < 0) continue;
-        scalar_t* plane = gin + (b * channels + c) * plane_size;
-        const scalar_t* gout_nd =
-            gout + (n * output_dim + d) * pooled_size * pooled_size;
-        for (int ph = bins.group_begin[gh]; ph < bins.group_begin[gh + 1]; ++ph) {
-          const int hs = bins.h0[n * pooled_size + ph];
-          const int he = bins.h1[n * pooled_size + ph];
-          for (int pw = bins.group_begin[gw]; pw < bins.group_begin[gw + 1]; ++pw) {
-            const int ws = bins.w0[n * pooled_size + pw];
-            const int we = bins.w1[n * pooled_size + pw];
-            if (he <= hs || we <= ws) continue;  // empty bin: no gradient
-            const scalar_t value = gout_nd[ph * pooled_size + pw] /
-                                   static_cast<scalar_t>((he - hs) * (we - ws));
-            for (int h = hs; h < he; ++h) {
-              scalar_t* row = plane + h * width;
-              for (int w = ws; w < we; ++w) row[w] += value;
-            }
-          }
-        }
-      }
+  ps_roi_pool_for_each_bin(bins, [&](int64_t plane, int64_t o, int hs, int he,
+                                     int ws, int we) {
+    if (plane < 0 || he <= hs || we <= ws) return;  // empty bin: no gradient
+    scalar_t* cells = gin + plane * bins.plane_size;
+    const scalar_t value =
+        gout[o] / static_cast<scalar_t>((he - hs) * (we - ws));
+    for (int h = hs; h < he; ++h) {
+      for (int w = ws; w < we; ++w) cells[h * width + w] += value;
     }
   });
 }

@@ -1,9 +1,11 @@
 // Copyright (c) OpenMMLab. All rights reserved.
 // CUDA launchers of PSRoIPool (kernels in ps_roi_pool_cuda_kernel.cuh).
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <torch/extension.h>
+#include <c10/cuda/CUDAStream.h>
 
 #include "ps_roi_pool_cuda_kernel.cuh"
 
@@ -15,8 +17,8 @@ void PSRoIPoolForwardCUDAKernelLauncher(const at::Tensor& input,
                                         const int group_size,
                                         const double spatial_scale) {
   const int64_t nthreads = output.numel();
-  const at::cuda::CUDAGuard device_guard(input.device());
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const c10::cuda::CUDAGuard device_guard(input.device());
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND_HALF(
       input.scalar_type(), "ps_roi_pool_forward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
@@ -39,8 +41,8 @@ void PSRoIPoolBackwardCUDAKernelLauncher(const at::Tensor& grad_output,
                                          const int group_size,
                                          const double spatial_scale) {
   const int64_t nthreads = grad_output.numel();
-  const at::cuda::CUDAGuard device_guard(grad_output.device());
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const c10::cuda::CUDAGuard device_guard(grad_output.device());
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND_HALF(
       grad_output.scalar_type(), "ps_roi_pool_backward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
