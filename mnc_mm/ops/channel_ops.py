@@ -77,7 +77,8 @@ def label_pick(input: Tensor, group: int, labels: Tensor) -> Tensor:
     values = _grouped(input, group)
     if labels.numel() != values.size(0):
         raise ValueError(f'labels must hold one value per RoI '
-                         f'({values.size(0)}), got shape {tuple(labels.shape)}')
+                         f'({values.size(0)}), got shape '
+                         f'{tuple(labels.shape)}')
     return _pick(values, labels.detach().reshape(-1).to(torch.int64))
 
 

@@ -8,6 +8,12 @@ clamped to [0, H] x [0, W], plain average (0 for an empty bin), input
 channel ``(d * k + gh) * k + gw`` with ``g = floor(p * k / P)``. The FCIS
 paper describes the assembling as "pooling" without these details; the code
 is followed. torchvision's ``ps_roi_pool`` is a different op (§1.5).
+
+Differences from the MXNet op, all outside its normal use: the scale is cast
+to the tensor dtype (MXNet passes a float32 scale, the same for 1/16);
+``group_size`` must be positive (MXNet maps 0 to ``pooled_size``); invalid
+RoIs raise instead of reading out of bounds; the gradient is summed in a
+fixed order on CPU (the official atomics are order-free).
 """
 import math
 from typing import Tuple

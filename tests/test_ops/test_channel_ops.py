@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Tests of the FCIS channel operators (fcis_spec.md §2, §9 item 8, §10.3)."""
+"""Tests of the FCIS channel operators (fcis_spec.md §2, §9.8, §10.3)."""
 import pytest
 import torch
 

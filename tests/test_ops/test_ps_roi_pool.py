@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Tests of the FCIS position-sensitive RoI pooling (fcis_spec.md §1, §10)."""
+"""Tests of FCIS position-sensitive RoI pooling (fcis_spec.md §1, §10)."""
 import math
 import os.path as osp
 import shutil

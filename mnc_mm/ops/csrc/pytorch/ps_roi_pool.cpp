@@ -34,8 +34,10 @@ namespace {
 
 // features: (N, D * k * k, H, W); rois: (R, 5); pooled: (R, D, P, P).
 void check_ps_roi_pool_args(const at::Tensor& features, const at::Tensor& rois,
-                            const at::Tensor& pooled, const int64_t output_dim,
-                            const int64_t pooled_size, const int64_t group_size,
+                            const at::Tensor& pooled,
+                            const int64_t output_dim,
+                            const int64_t pooled_size,
+                            const int64_t group_size,
                             const double spatial_scale) {
   TORCH_CHECK(output_dim > 0 && pooled_size > 0 && group_size > 0,
               "ps_roi_pool: output_dim, pooled_size and group_size must be "

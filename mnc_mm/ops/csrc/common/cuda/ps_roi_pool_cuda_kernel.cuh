@@ -56,8 +56,10 @@ __global__ void ps_roi_pool_forward_cuda_kernel(
     }
     const int gh = ps_roi_pool_group(ph, group_size, pooled_size);
     const int gw = ps_roi_pool_group(pw, group_size, pooled_size);
-    const int64_t c = (static_cast<int64_t>(d) * group_size + gh) * group_size + gw;
-    const int64_t channels = static_cast<int64_t>(output_dim) * group_size * group_size;
+    const int64_t c =
+        (static_cast<int64_t>(d) * group_size + gh) * group_size + gw;
+    const int64_t channels =
+        static_cast<int64_t>(output_dim) * group_size * group_size;
     const scalar_t* plane = input + (b * channels + c) * height * width;
     acc_t sum = acc_t(0);
     for (int h = hstart; h < hend; ++h) {
@@ -91,8 +93,10 @@ __global__ void ps_roi_pool_backward_cuda_kernel(
     if (b < 0 || hend <= hstart || wend <= wstart) continue;
     const int gh = ps_roi_pool_group(ph, group_size, pooled_size);
     const int gw = ps_roi_pool_group(pw, group_size, pooled_size);
-    const int64_t c = (static_cast<int64_t>(d) * group_size + gh) * group_size + gw;
-    const int64_t channels = static_cast<int64_t>(output_dim) * group_size * group_size;
+    const int64_t c =
+        (static_cast<int64_t>(d) * group_size + gh) * group_size + gw;
+    const int64_t channels =
+        static_cast<int64_t>(output_dim) * group_size * group_size;
     acc_t* plane = grad_input + (b * channels + c) * height * width;
     const acc_t area = static_cast<acc_t>((hend - hstart) * (wend - wstart));
     const acc_t value = static_cast<acc_t>(grad_output[index]) / area;

@@ -71,7 +71,8 @@ PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois,
     bins.group_begin[bins.group[p]] = p;
   }
   for (int g = group_size - 1; g >= 0; --g) {
-    bins.group_begin[g] = std::min(bins.group_begin[g], bins.group_begin[g + 1]);
+    bins.group_begin[g] =
+        std::min(bins.group_begin[g], bins.group_begin[g + 1]);
   }
   return bins;
 }
@@ -87,9 +88,10 @@ void ps_roi_pool_for_each_bin(const PSRoIPoolBins& bins, const F& f) {
       bins.num_rois * std::max(1, (P + k - 1) / k) * P;
   // About at::internal::GRAIN_SIZE bins per task, so that small problems run
   // inline instead of paying for a parallel region.
-  const int64_t grain =
-      std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(rows_per_task, 1));
-  at::parallel_for(0, int64_t(bins.output_dim) * k, grain, [&](int64_t begin, int64_t end) {
+  const int64_t grain = std::max<int64_t>(
+      1, at::internal::GRAIN_SIZE / std::max<int64_t>(rows_per_task, 1));
+  const int64_t num_tasks = int64_t(bins.output_dim) * k;
+  at::parallel_for(0, num_tasks, grain, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t d = task / k;
       const int gh = task % k;
@@ -99,7 +101,8 @@ void ps_roi_pool_for_each_bin(const PSRoIPoolBins& bins, const F& f) {
         const int64_t plane0 = b < 0 ? -1 : b * bins.channels + task * k;
         const int* w0 = &bins.w0[n * P];
         const int* w1 = &bins.w1[n * P];
-        for (int ph = bins.group_begin[gh]; ph < bins.group_begin[gh + 1]; ++ph) {
+        const int ph_end = bins.group_begin[gh + 1];
+        for (int ph = bins.group_begin[gh]; ph < ph_end; ++ph) {
           const int hs = bins.h0[n * P + ph], he = bins.h1[n * P + ph];
           const int64_t out_row = ((n * bins.output_dim + d) * P + ph) * P;
           for (int pw = 0; pw < P; ++pw) {
@@ -171,7 +174,7 @@ void ps_roi_pool_forward_cpu(const at::Tensor& input, const at::Tensor& rois,
                              at::Tensor& output, const int output_dim,
                              const int pooled_size, const int group_size,
                              const double spatial_scale) {
-  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "ps_roi_pool_forward_cpu", [&] {
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "ps_roi_pool_forward", [&] {
     ps_roi_pool_forward_cpu_kernel<scalar_t>(input, rois, output, output_dim,
                                              pooled_size, group_size,
                                              spatial_scale);
@@ -183,7 +186,8 @@ void ps_roi_pool_backward_cpu(const at::Tensor& grad_output,
                               const int output_dim, const int pooled_size,
                               const int group_size,
                               const double spatial_scale) {
-  AT_DISPATCH_FLOATING_TYPES(grad_output.scalar_type(), "ps_roi_pool_backward_cpu", [&] {
+  const auto dtype = grad_output.scalar_type();
+  AT_DISPATCH_FLOATING_TYPES(dtype, "ps_roi_pool_backward", [&] {
     ps_roi_pool_backward_cpu_kernel<scalar_t>(grad_output, rois, grad_input,
                                               output_dim, pooled_size,
                                               group_size, spatial_scale);
