@@ -1,5 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Compiled ops of mnc_mm. Importable with torch alone (no mmcv/mmdet)."""
+from .channel_ops import group_max, group_softmax, label_pick, score_pick
 from .ext_loader import ext_available, get_op, load_ext
+from .ps_roi_pool import PSRoIPool, PSRoIPoolFunction, ps_roi_pool
 
-__all__ = ['ext_available', 'get_op', 'load_ext']
+__all__ = [
+    'ext_available', 'get_op', 'load_ext',
+    'PSRoIPool', 'PSRoIPoolFunction', 'ps_roi_pool',
+    'group_max', 'group_softmax', 'label_pick', 'score_pick',
+]

@@ -12,6 +12,13 @@ std::string get_compiling_cuda_version();
 // <<< roi_warp declarations
 
 // >>> ps_roi_pool declarations
+void ps_roi_pool_forward(at::Tensor input, at::Tensor rois, at::Tensor output,
+                         int64_t output_dim, int64_t pooled_size,
+                         int64_t group_size, double spatial_scale);
+void ps_roi_pool_backward(at::Tensor grad_output, at::Tensor rois,
+                          at::Tensor grad_input, int64_t output_dim,
+                          int64_t pooled_size, int64_t group_size,
+                          double spatial_scale);
 // <<< ps_roi_pool declarations
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -22,5 +29,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // >>> roi_warp bindings
   // <<< roi_warp bindings
   // >>> ps_roi_pool bindings
+  m.def("ps_roi_pool_forward", &ps_roi_pool_forward,
+        "FCIS position-sensitive RoI pooling, forward (writes output)",
+        py::arg("input"), py::arg("rois"), py::arg("output"),
+        py::arg("output_dim"), py::arg("pooled_size"), py::arg("group_size"),
+        py::arg("spatial_scale"));
+  m.def("ps_roi_pool_backward", &ps_roi_pool_backward,
+        "FCIS position-sensitive RoI pooling, backward (adds to grad_input)",
+        py::arg("grad_output"), py::arg("rois"), py::arg("grad_input"),
+        py::arg("output_dim"), py::arg("pooled_size"), py::arg("group_size"),
+        py::arg("spatial_scale"));
   // <<< ps_roi_pool bindings
 }

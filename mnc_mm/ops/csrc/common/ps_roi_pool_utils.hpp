@@ -1,0 +1,76 @@
+// Copyright (c) OpenMMLab. All rights reserved.
+// Torch-free RoI projection and bin limits of PSRoIPool (fcis_spec.md §1.2),
+// shared by the CPU kernels (g++) and the CUDA kernels (nvcc).
+#ifndef MNC_MM_PS_ROI_POOL_UTILS_HPP
+#define MNC_MM_PS_ROI_POOL_UTILS_HPP
+#include <cmath>
+
+#ifdef __CUDACC__
+#define MNC_MM_HOST_DEVICE __host__ __device__
+#else
+#define MNC_MM_HOST_DEVICE
+#endif
+
+// One RoI on the feature grid: start corner and bin size, in cells.
+template <typename T>
+struct PSRoIPoolBox {
+  T start_w, start_h, bin_w, bin_h;
+};
+
+// Steps 1-3 of §1.2 for roi = [x1, y1, x2, y2] in image pixels: round half
+// away from zero (C `round`, not torch.round) before scaling, +1 on the end
+// coordinate, extent at least 0.1 cell, bin size = extent / pooled_size.
+template <typename T>
+MNC_MM_HOST_DEVICE inline PSRoIPoolBox<T> ps_roi_pool_box(
+    const T x1, const T y1, const T x2, const T y2, const T spatial_scale,
+    const int pooled_size) {
+  using std::round;
+  const T start_w = round(x1) * spatial_scale;
+  const T start_h = round(y1) * spatial_scale;
+  const T end_w = (round(x2) + T(1)) * spatial_scale;
+  const T end_h = (round(y2) + T(1)) * spatial_scale;
+  const T min_size = T(0.1);
+  const T roi_w = end_w - start_w > min_size ? end_w - start_w : min_size;
+  const T roi_h = end_h - start_h > min_size ? end_h - start_h : min_size;
+  PSRoIPoolBox<T> box;
+  box.start_w = start_w;
+  box.start_h = start_h;
+  box.bin_w = roi_w / static_cast<T>(pooled_size);
+  box.bin_h = roi_h / static_cast<T>(pooled_size);
+  return box;
+}
+
+// Step 4 of §1.2 along one axis: the half-open cell range [*lo, *hi) of bin
+// p, floor/ceil of the float limits, clamped to [0, size]. The official
+// kernel writes `floor(p * bin + start)`, which nvcc contracts to a fused
+// multiply-add; fma() here keeps CPU and CUDA identical to it at the rare
+// limits within one ulp of an integer (fcis_spec.md §1.5 item 2). Clamping
+// happens in T so that huge boxes never overflow the int conversion.
+template <typename T>
+MNC_MM_HOST_DEVICE inline void ps_roi_pool_bin_range(const T start,
+                                                     const T bin, const int p,
+                                                     const int size, int* lo,
+                                                     int* hi) {
+  using std::ceil;
+  using std::floor;
+  using std::fma;
+  const T upper = static_cast<T>(size);
+  T a = floor(fma(static_cast<T>(p), bin, start));
+  T b = ceil(fma(static_cast<T>(p + 1), bin, start));
+  a = a < T(0) ? T(0) : (a > upper ? upper : a);
+  b = b < T(0) ? T(0) : (b > upper ? upper : b);
+  *lo = static_cast<int>(a);
+  *hi = static_cast<int>(b);
+}
+
+// Step 5 of §1.2: position-sensitive group of bin p, floor(p * k / P)
+// clamped to [0, k - 1] (integer division equals the official float floor
+// for any realistic sizes).
+MNC_MM_HOST_DEVICE inline int ps_roi_pool_group(const int p,
+                                                const int group_size,
+                                                const int pooled_size) {
+  const int g = p * group_size / pooled_size;
+  return g < group_size - 1 ? g : group_size - 1;
+}
+
+#endif  // MNC_MM_PS_ROI_POOL_UTILS_HPP
