@@ -72,14 +72,14 @@ MNC_MM_HOST_DEVICE inline RoIWarpAxis<T> roi_warp_axis(T c1, T c2, T scale,
 }
 
 // Bilinear taps of one sample coordinate on an axis of `size` pixels.
-// Returns false if the sample lies outside [-0.5, size - 0.5] (value 0, no
-// gradient). In a clamped region lo == hi, so the forward is flat there and
+// Returns false if the sample lies outside [-0.5, size - 0.5] or is NaN
+// (e.g. 0 * inf from an overflowing box): value 0, no gradient. In a clamped region lo == hi, so the forward is flat there and
 // the derivative v(hi) - v(lo) is 0; at an integer position the derivative
 // is the right-sided one, v(lo + 1) - v(lo).
 template <typename T>
 MNC_MM_HOST_DEVICE inline bool roi_warp_taps(T pos, int size, int* lo,
                                              int* hi, T* frac) {
-  if (pos < T(-0.5) || pos > static_cast<T>(size) - T(0.5)) return false;
+  if (!(pos >= T(-0.5) && pos <= static_cast<T>(size) - T(0.5))) return false;
   if (pos < T(0)) {
     *lo = 0;
     *hi = 0;
