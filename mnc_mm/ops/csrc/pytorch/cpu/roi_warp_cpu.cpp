@@ -10,6 +10,7 @@
 #include <ATen/AccumulateType.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "pytorch_cpp_helper.hpp"
@@ -116,6 +117,9 @@ void roi_warp_backward_cpu_kernel(const T* grad_output, const T* input,
   const int64_t out_size = static_cast<int64_t>(pooled_height) * pooled_width;
 
   at::parallel_for(0, batch * channels, 1, [&](int64_t begin, int64_t end) {
+    // Feature gradient of one output row, first summed along x into `row`
+    // (2 taps per sample), then spread over the 2 input rows it reads.
+    std::vector<T> row(width, T(0));
     for (int64_t i = begin; i < end; ++i) {
       const int64_t n = i / channels, c = i % channels;
       const T* plane = input + i * plane_size;
@@ -126,40 +130,53 @@ void roi_warp_backward_cpu_kernel(const T* grad_output, const T* input,
         const T* g = grad_output + (r * channels + c) * out_size;
         const Tap<T>* yt = ytaps.data() + r * pooled_height;
         const Tap<T>* xt = xtaps.data() + r * pooled_width;
+        int xmin = width, xmax = -1;  // input columns the RoI reads
+        for (int pw = 0; pw < pooled_width; ++pw)
+          if (xt[pw].valid) {
+            xmin = std::min(xmin, xt[pw].lo);
+            xmax = std::max(xmax, xt[pw].hi);
+          }
         acc_t sum[4] = {0, 0, 0, 0};
-        for (int ph = 0; ph < pooled_height; ++ph) {
+        for (int ph = 0; ph < pooled_height && xmax >= 0; ++ph) {
           const Tap<T>& ty = yt[ph];
           if (!ty.valid) continue;
+          const T* g_row = g + ph * pooled_width;
           const int64_t lo = ty.lo * width, hi = ty.hi * width;
-          acc_t row_dx1 = 0, row_dx2 = 0, row_dy = 0;
-          for (int pw = 0; pw < pooled_width; ++pw) {
-            const Tap<T>& tx = xt[pw];
-            const T gv = g[ph * pooled_width + pw];
-            if (!tx.valid || gv == T(0)) continue;
-            if (grad_plane) {
-              const T wy0 = (T(1) - ty.frac) * gv, wy1 = ty.frac * gv;
-              grad_plane[lo + tx.lo] += wy0 * (T(1) - tx.frac);
-              grad_plane[lo + tx.hi] += wy0 * tx.frac;
-              grad_plane[hi + tx.lo] += wy1 * (T(1) - tx.frac);
-              grad_plane[hi + tx.hi] += wy1 * tx.frac;
+          if (grad_plane) {
+            for (int pw = 0; pw < pooled_width; ++pw) {
+              const Tap<T>& tx = xt[pw];
+              if (!tx.valid) continue;
+              row[tx.lo] += g_row[pw] * (T(1) - tx.frac);
+              row[tx.hi] += g_row[pw] * tx.frac;
             }
-            if (grad_rois) {
+            for (int x = xmin; x <= xmax; ++x) {
+              grad_plane[lo + x] += (T(1) - ty.frac) * row[x];
+              grad_plane[hi + x] += ty.frac * row[x];
+              row[x] = T(0);
+            }
+          }
+          if (grad_rois) {
+            T row_dx1 = 0, row_dx2 = 0, row_dy = 0;
+            for (int pw = 0; pw < pooled_width; ++pw) {
+              const Tap<T>& tx = xt[pw];
+              if (!tx.valid) continue;
               T dx, dy;
               roi_warp_bilinear_grad<T>(plane[lo + tx.lo], plane[lo + tx.hi],
                                         plane[hi + tx.lo], plane[hi + tx.hi],
                                         ty.frac, tx.frac, &dx, &dy);
-              row_dx1 += static_cast<acc_t>(gv * dx * tx.d_first);
-              row_dx2 += static_cast<acc_t>(gv * dx * tx.d_second);
-              row_dy += static_cast<acc_t>(gv * dy);
+              row_dx1 += g_row[pw] * dx * tx.d_first;
+              row_dx2 += g_row[pw] * dx * tx.d_second;
+              row_dy += g_row[pw] * dy;
             }
+            sum[0] += row_dx1;
+            sum[1] += static_cast<acc_t>(row_dy) * ty.d_first;
+            sum[2] += row_dx2;
+            sum[3] += static_cast<acc_t>(row_dy) * ty.d_second;
           }
-          sum[0] += row_dx1;
-          sum[1] += row_dy * ty.d_first;
-          sum[2] += row_dx2;
-          sum[3] += row_dy * ty.d_second;
         }
         if (grad_rois)
-          for (int k = 0; k < 4; ++k) partial[(r * channels + c) * 4 + k] = sum[k];
+          for (int k = 0; k < 4; ++k)
+            partial[(r * channels + c) * 4 + k] = sum[k];
       }
     }
   });
