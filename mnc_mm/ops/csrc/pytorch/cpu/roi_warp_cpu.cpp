@@ -55,6 +55,18 @@ void make_taps(const T* rois, int64_t num_rois, int height, int width,
   });
 }
 
+// Input columns [xmin, xmax] read by the valid x taps; xmax = -1 if none.
+template <typename T>
+void column_range(const Tap<T>* xt, int pooled_width, int* xmin, int* xmax) {
+  *xmin = 0;
+  *xmax = -1;
+  for (int pw = 0; pw < pooled_width; ++pw)
+    if (xt[pw].valid) {
+      *xmin = *xmax < 0 ? xt[pw].lo : std::min(*xmin, xt[pw].lo);
+      *xmax = std::max(*xmax, xt[pw].hi);
+    }
+}
+
 template <typename T>
 void roi_warp_forward_cpu_kernel(const T* input, const T* rois, T* output,
                                  int64_t num_rois, int channels, int height,
@@ -66,29 +78,34 @@ void roi_warp_forward_cpu_kernel(const T* input, const T* rois, T* output,
   const int64_t plane_size = static_cast<int64_t>(height) * width;
   const int64_t out_size = static_cast<int64_t>(pooled_height) * pooled_width;
   at::parallel_for(0, num_rois * channels, 1, [&](int64_t begin, int64_t end) {
+    // Separable bilinear: interpolate the two input rows of an output row
+    // into `row` over the columns the RoI reads, then along x.
+    std::vector<T> row(width);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t r = i / channels, c = i % channels;
       const int64_t n = static_cast<int64_t>(rois[r * 5]);
       const T* plane = input + (n * channels + c) * plane_size;
       const Tap<T>* yt = ytaps.data() + r * pooled_height;
       const Tap<T>* xt = xtaps.data() + r * pooled_width;
+      int xmin, xmax;
+      column_range(xt, pooled_width, &xmin, &xmax);
       T* out = output + i * out_size;
       for (int ph = 0; ph < pooled_height; ++ph) {
         const Tap<T>& ty = yt[ph];
         T* out_row = out + ph * pooled_width;
-        if (!ty.valid) {
+        if (!ty.valid || xmax < 0) {
           for (int pw = 0; pw < pooled_width; ++pw) out_row[pw] = T(0);
           continue;
         }
         const T* row_lo = plane + ty.lo * width;
         const T* row_hi = plane + ty.hi * width;
+        for (int x = xmin; x <= xmax; ++x)
+          row[x] = (T(1) - ty.frac) * row_lo[x] + ty.frac * row_hi[x];
         for (int pw = 0; pw < pooled_width; ++pw) {
           const Tap<T>& tx = xt[pw];
-          out_row[pw] =
-              tx.valid ? roi_warp_bilinear<T>(row_lo[tx.lo], row_lo[tx.hi],
-                                              row_hi[tx.lo], row_hi[tx.hi],
-                                              ty.frac, tx.frac)
-                       : T(0);
+          out_row[pw] = tx.valid ? (T(1) - tx.frac) * row[tx.lo] +
+                                       tx.frac * row[tx.hi]
+                                 : T(0);
         }
       }
     }
@@ -130,12 +147,8 @@ void roi_warp_backward_cpu_kernel(const T* grad_output, const T* input,
         const T* g = grad_output + (r * channels + c) * out_size;
         const Tap<T>* yt = ytaps.data() + r * pooled_height;
         const Tap<T>* xt = xtaps.data() + r * pooled_width;
-        int xmin = width, xmax = -1;  // input columns the RoI reads
-        for (int pw = 0; pw < pooled_width; ++pw)
-          if (xt[pw].valid) {
-            xmin = std::min(xmin, xt[pw].lo);
-            xmax = std::max(xmax, xt[pw].hi);
-          }
+        int xmin, xmax;
+        column_range(xt, pooled_width, &xmin, &xmax);
         acc_t sum[4] = {0, 0, 0, 0};
         for (int ph = 0; ph < pooled_height && xmax >= 0; ++ph) {
           const Tap<T>& ty = yt[ph];
