@@ -13,7 +13,7 @@ run, so compare them rather than absolute times across machines.
 import argparse
 import statistics
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -30,23 +30,36 @@ def register_op(name: str) -> Callable:
     return wrap
 
 
-def median_ms(fn: Callable, args: argparse.Namespace) -> float:
-    """Median wall time of ``fn()`` in ms after ``args.warmup`` calls."""
+def median_ms(fns: List[Callable],
+              args: argparse.Namespace) -> List[float]:
+    """Median wall times (ms) of each ``fn()``, timed in alternation so a
+    change of machine load hits all of them alike."""
     sync = torch.cuda.synchronize if args.device == 'cuda' else (lambda: None)
     for _ in range(args.warmup):
-        fn()
+        for fn in fns:
+            fn()
     sync()
-    times = []
+    times = [[] for _ in fns]
     for _ in range(args.repeat):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        for fn, ts in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            sync()
+            ts.append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(ts) for ts in times]
 
 
-def row(op: str, case: str, ours: float, peer_name: str,
-        peer: Optional[float]) -> dict:
+def compare(ours: Callable, peer: Optional[Callable],
+            args: argparse.Namespace) -> Tuple[float, Optional[float]]:
+    """(ours ms, peer ms or None if there is no peer)."""
+    if peer is None:
+        return median_ms([ours], args)[0], None
+    ours_ms, peer_ms = median_ms([ours, peer], args)
+    return ours_ms, peer_ms
+
+
+def row(op: str, case: str, ours: float, peer: Optional[float],
+        peer_name: str) -> dict:
     return dict(op=op, case=case, ours=ours, peer_name=peer_name, peer=peer)
 
 
@@ -106,15 +119,14 @@ def bench_roi_warp(args: argparse.Namespace) -> List[dict]:
         roi_align(feat_g, rois, size, scale, 1).backward(grad)
 
     name = 'mmcv roi_align (sampling_ratio=1)'
-    peer = (lambda fn: median_ms(fn, args)) if roi_align else (lambda fn: None)
     case = f'R={num_rois} C={channels} {size}x{size} on {feat_h}x{feat_w}'
+    runs = [('forward', ours_fwd, peer_fwd),
+            ('forward+backward (feature grad)', ours_fb, peer_fb),
+            ('forward+backward (feature + box grad)', ours_fb_box, peer_fb)]
     return [
-        row('roi_warp', f'{case}, forward', median_ms(ours_fwd, args), name,
-            peer(peer_fwd)),
-        row('roi_warp', f'{case}, forward+backward (feature grad)',
-            median_ms(ours_fb, args), name, peer(peer_fb)),
-        row('roi_warp', f'{case}, forward+backward (feature + box grad)',
-            median_ms(ours_fb_box, args), name, peer(peer_fb)),
+        row('roi_warp', f'{case}, {what}',
+            *compare(ours, peer if roi_align else None, args), name)
+        for what, ours, peer in runs
     ]
 
 
@@ -126,11 +138,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--repeat', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument(
+        '--threads', type=int, default=None,
+        help='torch CPU threads (default: torch default); mmcv CPU ops are '
+        'single-threaded, so --threads 1 compares the kernels alone')
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f'device={args.device} threads={torch.get_num_threads()} '
           f'torch={torch.__version__}')
     rows = []
