@@ -10,6 +10,10 @@ output column ``j`` in ``[0, w)`` samples the feature map at
 alike with ``y1, y2, h``. That is, sample ``(i, j)`` lies at the **top-left
 corner** of bin ``(i, j)``: the grid spans ``[a1, a2 - bin]``, never reaches
 ``a2``, has no ``+1`` width and no half-pixel offset (not RoIAlign).
+Where the paper and the code differ we follow the official code: the paper
+describes a 14x14 warp for stage 2, the code warps to 28x28 and max-pools
+2x2 (:class:`RoIWarpPool`); the paper's gradient of Eq. 8 is exact, the
+official kernels' are not (see below).
 
 Each sample is bilinear with the official border rules: a coordinate below
 ``-0.5`` or above ``size - 0.5`` gives 0 (and no gradient), one in
@@ -65,8 +69,8 @@ def _pair_size(output_size, name: str = 'output_size') -> Tuple[int, int]:
 
 
 def _check_scale(spatial_scale) -> float:
-    if isinstance(spatial_scale, bool) or not isinstance(
-            spatial_scale, (int, float)):
+    if isinstance(spatial_scale,
+                  bool) or not isinstance(spatial_scale, (int, float)):
         raise TypeError(f'spatial_scale must be a float, got '
                         f'{type(spatial_scale).__name__}')
     if not (math.isfinite(spatial_scale) and spatial_scale > 0):
@@ -126,8 +130,12 @@ class RoIWarpFunction(Function):
     """Autograd function of :func:`roi_warp`; gradients for input and rois."""
 
     @staticmethod
-    def forward(ctx, input: Tensor, rois: Tensor, output_size,
-                spatial_scale: float, quantize: bool = False) -> Tensor:
+    def forward(ctx,
+                input: Tensor,
+                rois: Tensor,
+                output_size,
+                spatial_scale: float,
+                quantize: bool = False) -> Tensor:
         out_h, out_w = _pair_size(output_size)
         spatial_scale = _check_scale(spatial_scale)
         _check_inputs(input, rois)
@@ -137,8 +145,7 @@ class RoIWarpFunction(Function):
         input = input.contiguous()
         rois = rois.contiguous()
         ctx.save_for_backward(input, rois)
-        output = input.new_empty(
-            (rois.shape[0], input.shape[1], out_h, out_w))
+        output = input.new_empty((rois.shape[0], input.shape[1], out_h, out_w))
         if rois.shape[0] > 0:
             get_op('roi_warp_forward')(input, rois, output, out_h, out_w,
                                        spatial_scale, ctx.quantize)

@@ -64,8 +64,8 @@ def ref_roi_warp(feat, rois, out_h, out_w, scale, quantize):
         def at(yi, xi):
             return f[:, yi[:, None], xi[None, :]]
 
-        val = ((1 - ly) * ((1 - lx) * at(ylo, xlo) + lx * at(ylo, xhi)) +
-               ly * ((1 - lx) * at(yhi, xlo) + lx * at(yhi, xhi)))
+        val = ((1 - ly) * ((1 - lx) * at(ylo, xlo) + lx * at(ylo, xhi)) + ly *
+               ((1 - lx) * at(yhi, xlo) + lx * at(yhi, xhi)))
         outs.append(val * (vy[:, None] & vx[None, :]))
     if not outs:
         return feat.new_zeros((0, feat.shape[1], out_h, out_w))
@@ -85,8 +85,8 @@ def random_case(seed):
     boxes = []
     for _ in range(int(rnd.integers(1, 7))):
         kind = rnd.choice([
-            'inside', 'partial', 'outside', 'tiny', 'huge', 'inverted',
-            'zero', 'grid'
+            'inside', 'partial', 'outside', 'tiny', 'huge', 'inverted', 'zero',
+            'grid'
         ])
         x1, x2 = np.sort(rnd.uniform(-0.2, 1.2, 2) * img_w)
         y1, y2 = np.sort(rnd.uniform(-0.2, 1.2, 2) * img_h)
@@ -105,8 +105,8 @@ def random_case(seed):
         elif kind == 'zero':
             x2, y2 = x1, y1
         elif kind == 'grid':  # corners on image pixels multiple of 1/scale
-            x1, x2, y1, y2 = (np.round(v * scale) / scale
-                              for v in (x1, x2, y1, y2))
+            x1, x2, y1, y2 = (
+                np.round(v * scale) / scale for v in (x1, x2, y1, y2))
         boxes.append([float(rnd.integers(0, n)), x1, y1, x2, y2])
     rois = torch.tensor(boxes, dtype=torch.float64)
     return feat, rois, (out_h, out_w), scale
@@ -144,8 +144,10 @@ def _smooth_rois(rng, n, h, w, scale, num, pooled):
         ])
         if np.abs(pos - np.round(pos)).min() > 1e-3 and x2 - x1 > 0.1 \
                 and y2 - y1 > 0.1:
-            rois.append([rng.integers(0, n), x1 / scale, y1 / scale,
-                         x2 / scale, y2 / scale])
+            rois.append([
+                rng.integers(0, n), x1 / scale, y1 / scale, x2 / scale,
+                y2 / scale
+            ])
     return torch.tensor(rois, dtype=torch.float64)
 
 
@@ -193,7 +195,8 @@ def test_official_test_vectors():
     torch.testing.assert_close(
         rois.grad[0],
         torch.tensor([0, 25.375, 609.0, 23.625, 567.0], dtype=torch.float64),
-        atol=1e-5, rtol=0)
+        atol=1e-5,
+        rtol=0)
 
 
 def test_rounding_half_away_from_zero():
@@ -217,7 +220,8 @@ def test_quantized_box_gradient_correct_ratio():
     """
     h = torch.arange(3.)
     feat = (3 * h[:, None]**2 + h[None, :]**2)[None, None].double()
-    rois = torch.tensor([[0, 0.6, -0.4, 4.3, 3.9]], dtype=torch.float64,
+    rois = torch.tensor([[0, 0.6, -0.4, 4.3, 3.9]],
+                        dtype=torch.float64,
                         requires_grad=True)
     roi_warp(feat, rois, 2, 0.5, quantize=True).sum().backward()
     torch.testing.assert_close(
@@ -242,6 +246,20 @@ def test_modules_and_repr():
         RoIWarpPool(28, 8, 1 / 16)
 
 
+def test_as_mmdet_roi_layer():
+    """mmdet builds the layer as ``cls(spatial_scale=1 / s, **cfg)``."""
+    roi_extractors = pytest.importorskip('mmdet.models.roi_heads')
+    extractor = roi_extractors.SingleRoIExtractor(
+        roi_layer=dict(type=RoIWarpPool, warp_size=28, output_size=14),
+        out_channels=1,
+        featmap_strides=[16])
+    feat, rois = _t3()
+    out = extractor((feat, ), rois)
+    torch.testing.assert_close(
+        out,
+        RoIWarpPool(28, 14, spatial_scale=1 / 16)(feat, rois))
+
+
 def _bad_calls():
     feat = torch.zeros(2, 3, 5, 5)
     rois = torch.tensor([[0, 1., 1., 3., 3.]])
@@ -257,10 +275,10 @@ def _bad_calls():
         ((feat.numpy(), rois, 2, 1.), TypeError, 'input must be a torch'),
         ((feat, torch.tensor([[2, 1., 1., 3., 3.]]), 2, 1.), ValueError,
          r'batch index\) must be an integer in \[0, 2\), got 2'),
-        ((feat, torch.tensor([[-1, 1., 1., 3., 3.]]), 2, 1.), ValueError,
-         'batch index'),
-        ((feat, torch.tensor([[0.5, 1., 1., 3., 3.]]), 2, 1.), ValueError,
-         'got 0.5'),
+        ((feat, torch.tensor([[-1, 1., 1., 3.,
+                               3.]]), 2, 1.), ValueError, 'batch index'),
+        ((feat, torch.tensor([[0.5, 1., 1., 3.,
+                               3.]]), 2, 1.), ValueError, 'got 0.5'),
         ((feat, torch.tensor([[0, float('nan'), 1., 3., 3.]]), 2, 1.),
          ValueError, 'rois must be finite'),
         ((feat, torch.tensor([[0, 1., 1., float('inf'), 3.]]), 2, 1.),
@@ -283,8 +301,7 @@ def test_bad_inputs(case):
         roi_warp(*args)
 
 
-@pytest.mark.parametrize('module', [
-    RoIWarp(3, 0.5), RoIWarpPool(4, 2, 0.5)])
+@pytest.mark.parametrize('module', [RoIWarp(3, 0.5), RoIWarpPool(4, 2, 0.5)])
 def test_zero_rois(module):
     feat = torch.randn(2, 3, 5, 5, dtype=torch.float64, requires_grad=True)
     rois = torch.zeros(0, 5, dtype=torch.float64, requires_grad=True)
@@ -333,8 +350,10 @@ def test_cpu_backward_deterministic():
     coords=st.lists(
         st.lists(
             st.floats(width=32, allow_nan=False, allow_infinity=False),
-            min_size=4, max_size=4),
-        min_size=1, max_size=4),
+            min_size=4,
+            max_size=4),
+        min_size=1,
+        max_size=4),
 )
 @settings(max_examples=60, deadline=None)
 def test_property_finite(n, c, h, w, out, scale, quantize, coords):
@@ -362,8 +381,8 @@ def test_property_finite(n, c, h, w, out, scale, quantize, coords):
 def test_cpu_cuda_parity(quantize, dtype, tol):
     for seed in range(20):
         feat, rois, size, scale = random_case(seed)
-        grad = torch.randn(rois.shape[0], feat.shape[1], *size,
-                           dtype=torch.float64)
+        grad = torch.randn(
+            rois.shape[0], feat.shape[1], *size, dtype=torch.float64)
         res = {}
         for device in ('cpu', 'cuda'):
             run_dtype = torch.float64 if device == 'cpu' else dtype
@@ -382,8 +401,8 @@ def test_cuda_kernels_compile_without_torch(tmp_path):
     """The .cuh kernels build with plain nvcc, no torch headers."""
     src = tmp_path / 'roi_warp_instantiate.cu'
     lines = ['#include <cuda_fp16.h>', '#include "roi_warp_cuda_kernel.cuh"']
-    for s, a in (('float', 'float'), ('double', 'double'),
-                 ('__half', 'float')):
+    for s, a in (('float', 'float'), ('double', 'double'), ('__half',
+                                                            'float')):
         lines += [
             f'template __global__ void roi_warp_forward_cuda_kernel<{s}, {a}>('
             f'const int64_t, const {s}*, const {s}*, {s}*, const int, '
@@ -396,7 +415,11 @@ def test_cuda_kernels_compile_without_torch(tmp_path):
         ]
     src.write_text('\n'.join(lines) + '\n')
     proc = subprocess.run([
-        'nvcc', '-c', str(src), '-o', str(tmp_path / 'k.o'),
-        f'-I{CSRC / "common"}', f'-I{CSRC / "common" / "cuda"}'
-    ], capture_output=True, text=True)
+        'nvcc', '-c',
+        str(src), '-o',
+        str(tmp_path / 'k.o'), f'-I{CSRC / "common"}',
+        f'-I{CSRC / "common" / "cuda"}'
+    ],
+                          capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stderr

@@ -30,8 +30,7 @@ def register_op(name: str) -> Callable:
     return wrap
 
 
-def median_ms(fns: List[Callable],
-              args: argparse.Namespace) -> List[float]:
+def median_ms(fns: List[Callable], args: argparse.Namespace) -> List[float]:
     """Median wall times (ms) of each ``fn()``, timed in alternation so a
     change of machine load hits all of them alike."""
     sync = torch.cuda.synchronize if args.device == 'cuda' else (lambda: None)
@@ -79,8 +78,7 @@ def _random_rois(num: int, img_h: float, img_w: float,
     g = torch.Generator().manual_seed(0)
     xy = torch.rand(num, 2, generator=g) * torch.tensor([img_w, img_h]) * 0.8
     wh = torch.rand(num, 2, generator=g) * torch.tensor([img_w, img_h]) * 0.5
-    x2y2 = torch.minimum(xy + wh + 16,
-                         torch.tensor([img_w - 1, img_h - 1]))
+    x2y2 = torch.minimum(xy + wh + 16, torch.tensor([img_w - 1, img_h - 1]))
     return torch.cat([torch.zeros(num, 1), xy, x2y2], 1).to(device)
 
 
@@ -133,13 +131,17 @@ def bench_roi_warp(args: argparse.Namespace) -> List[dict]:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--op', default='all', choices=sorted(OPS) + ['all'],
+        '--op',
+        default='all',
+        choices=sorted(OPS) + ['all'],
         help='op section to run')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--repeat', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument(
-        '--threads', type=int, default=None,
+        '--threads',
+        type=int,
+        default=None,
         help='torch CPU threads (default: torch default); mmcv CPU ops are '
         'single-threaded, so --threads 1 compares the kernels alone')
     return parser.parse_args()

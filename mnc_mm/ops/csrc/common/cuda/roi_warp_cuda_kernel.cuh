@@ -10,7 +10,8 @@
 //   a1 = s * x1, a2 = s * x2, each rounded half away from zero if quantize;
 //   bin = max(a2 - a1, 0) / P;  x(pw) = a1 + pw * bin.
 // One bilinear sample per cell at the bin's top-left corner: the grid spans
-// [a1, a2 - bin], with no +1 and no half-pixel offset (mnc_spec §3.1, §13.2).
+// [a1, a2 - bin], with no +1 and no half-pixel offset (mnc_spec §3.1,
+// §13.2).
 // An inverted box (a2 < a1) has bin = 0: every cell samples the line a1.
 // Border rules of the official kernel: a sample with x < -0.5 or
 // x > W - 0.5 is 0; otherwise x < 0 clamps to 0 and x >= W - 1 to W - 1.
@@ -73,13 +74,15 @@ MNC_MM_HOST_DEVICE inline RoIWarpAxis<T> roi_warp_axis(T c1, T c2, T scale,
 
 // Bilinear taps of one sample coordinate on an axis of `size` pixels.
 // Returns false if the sample lies outside [-0.5, size - 0.5] or is NaN
-// (e.g. 0 * inf from an overflowing box): value 0, no gradient. In a clamped region lo == hi, so the forward is flat there and
-// the derivative v(hi) - v(lo) is 0; at an integer position the derivative
-// is the right-sided one, v(lo + 1) - v(lo).
+// (e.g. 0 * inf from an overflowing box): value 0, no gradient. In a
+// clamped region lo == hi, so the forward is flat there and the derivative
+// v(hi) - v(lo) is 0; at an integer position the derivative is the
+// right-sided one, v(lo + 1) - v(lo).
 template <typename T>
 MNC_MM_HOST_DEVICE inline bool roi_warp_taps(T pos, int size, int* lo,
                                              int* hi, T* frac) {
-  if (!(pos >= T(-0.5) && pos <= static_cast<T>(size) - T(0.5))) return false;
+  if (!(pos >= T(-0.5) && pos <= static_cast<T>(size) - T(0.5)))
+    return false;
   if (pos < T(0)) {
     *lo = 0;
     *hi = 0;
@@ -221,7 +224,8 @@ __global__ void roi_warp_backward_cuda_kernel(
     __syncthreads();
   }
   if (threadIdx.x == 0)
-    for (int k = 0; k < 4; ++k) atomicAdd(grad_rois + r * 5 + 1 + k, partial[k][0]);
+    for (int k = 0; k < 4; ++k)
+      atomicAdd(grad_rois + r * 5 + 1 + k, partial[k][0]);
 }
 
 #endif  // __CUDACC__

@@ -199,9 +199,11 @@ void roi_warp_backward_cpu_kernel(const T* grad_output, const T* input,
     for (int64_t r = begin; r < end; ++r) {
       acc_t sum[4] = {0, 0, 0, 0};
       for (int64_t c = 0; c < channels; ++c)
-        for (int k = 0; k < 4; ++k) sum[k] += partial[(r * channels + c) * 4 + k];
+        for (int k = 0; k < 4; ++k)
+          sum[k] += partial[(r * channels + c) * 4 + k];
       grad_rois[r * 5] = T(0);
-      for (int k = 0; k < 4; ++k) grad_rois[r * 5 + 1 + k] = static_cast<T>(sum[k]);
+      for (int k = 0; k < 4; ++k)
+        grad_rois[r * 5 + 1 + k] = static_cast<T>(sum[k]);
     }
   });
 }
@@ -226,14 +228,15 @@ void roi_warp_backward_cpu(const at::Tensor& grad_output,
                            at::Tensor& grad_input, at::Tensor& grad_rois,
                            int pooled_height, int pooled_width,
                            double spatial_scale, bool quantize) {
-  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "roi_warp_backward_cpu", [&] {
-    roi_warp_backward_cpu_kernel<scalar_t>(
-        grad_output.data_ptr<scalar_t>(), input.data_ptr<scalar_t>(),
-        rois.data_ptr<scalar_t>(),
-        grad_input.numel() ? grad_input.data_ptr<scalar_t>() : nullptr,
-        grad_rois.numel() ? grad_rois.data_ptr<scalar_t>() : nullptr,
-        input.size(0), rois.size(0), input.size(1), input.size(2),
-        input.size(3), pooled_height, pooled_width,
-        static_cast<scalar_t>(spatial_scale), quantize);
-  });
+  AT_DISPATCH_FLOATING_TYPES(
+      input.scalar_type(), "roi_warp_backward_cpu", [&] {
+        roi_warp_backward_cpu_kernel<scalar_t>(
+            grad_output.data_ptr<scalar_t>(), input.data_ptr<scalar_t>(),
+            rois.data_ptr<scalar_t>(),
+            grad_input.numel() ? grad_input.data_ptr<scalar_t>() : nullptr,
+            grad_rois.numel() ? grad_rois.data_ptr<scalar_t>() : nullptr,
+            input.size(0), rois.size(0), input.size(1), input.size(2),
+            input.size(3), pooled_height, pooled_width,
+            static_cast<scalar_t>(spatial_scale), quantize);
+      });
 }
