@@ -1,8 +1,11 @@
 // Copyright (c) OpenMMLab. All rights reserved.
 // CUDA launchers of the RoI warp (kernels in roi_warp_cuda_kernel.cuh).
 #include <ATen/AccumulateType.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <algorithm>
 
 #include "pytorch_cpp_helper.hpp"
 #include "roi_warp_cuda_kernel.cuh"
@@ -11,10 +14,10 @@ void roi_warp_forward_cuda(const at::Tensor& input, const at::Tensor& rois,
                            at::Tensor& output, int pooled_height,
                            int pooled_width, double spatial_scale,
                            bool quantize) {
-  const at::cuda::CUDAGuard device_guard(input.device());
+  const c10::cuda::CUDAGuard device_guard(input.device());
   const int64_t nthreads = output.numel();
   if (nthreads == 0) return;
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND_HALF(
       input.scalar_type(), "roi_warp_forward_cuda", [&] {
         using acc_t = at::acc_type<scalar_t, /*is_cuda=*/true>;
@@ -35,7 +38,7 @@ void roi_warp_backward_cuda(const at::Tensor& grad_output,
                             at::Tensor& grad_input, at::Tensor& grad_rois,
                             int pooled_height, int pooled_width,
                             double spatial_scale, bool quantize) {
-  const at::cuda::CUDAGuard device_guard(input.device());
+  const c10::cuda::CUDAGuard device_guard(input.device());
   const bool need_input = grad_input.numel() > 0;
   const bool need_rois = grad_rois.numel() > 0;
   const auto acc_type =
@@ -58,7 +61,7 @@ void roi_warp_backward_cuda(const at::Tensor& grad_output,
         (per_roi + THREADS_PER_BLOCK - 1) / THREADS_PER_BLOCK, 64);
     const dim3 grid(static_cast<unsigned int>(num_rois),
                     static_cast<unsigned int>(chunks));
-    cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+    cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND_HALF(
         input.scalar_type(), "roi_warp_backward_cuda", [&] {
           using acc_t = at::acc_type<scalar_t, /*is_cuda=*/true>;
