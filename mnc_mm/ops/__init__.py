@@ -3,9 +3,11 @@
 from .channel_ops import group_max, group_softmax, label_pick, score_pick
 from .ext_loader import ext_available, get_op, load_ext
 from .ps_roi_pool import PSRoIPool, PSRoIPoolFunction, ps_roi_pool
+from .roi_warp import RoIWarp, RoIWarpFunction, RoIWarpPool, roi_warp
 
 __all__ = [
     'ext_available', 'get_op', 'load_ext',
     'PSRoIPool', 'PSRoIPoolFunction', 'ps_roi_pool',
     'group_max', 'group_softmax', 'label_pick', 'score_pick',
+    'RoIWarp', 'RoIWarpFunction', 'RoIWarpPool', 'roi_warp',
 ]

@@ -9,6 +9,13 @@ std::string get_compiler_version();
 std::string get_compiling_cuda_version();
 
 // >>> roi_warp declarations
+void roi_warp_forward(const at::Tensor& input, const at::Tensor& rois,
+                      at::Tensor output, int pooled_height, int pooled_width,
+                      double spatial_scale, bool quantize);
+void roi_warp_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                       const at::Tensor& rois, at::Tensor grad_input,
+                       at::Tensor grad_rois, int pooled_height,
+                       int pooled_width, double spatial_scale, bool quantize);
 // <<< roi_warp declarations
 
 // >>> ps_roi_pool declarations
@@ -27,6 +34,17 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("get_compiling_cuda_version", &get_compiling_cuda_version,
         "CUDA runtime version mnc_mm._ext was built with");
   // >>> roi_warp bindings
+  m.def("roi_warp_forward", &roi_warp_forward, "MNC RoI warp forward",
+        py::arg("input"), py::arg("rois"), py::arg("output"),
+        py::arg("pooled_height"), py::arg("pooled_width"),
+        py::arg("spatial_scale"), py::arg("quantize"));
+  m.def("roi_warp_backward", &roi_warp_backward,
+        "MNC RoI warp backward (feature and box gradients; an empty grad "
+        "tensor skips that gradient)",
+        py::arg("grad_output"), py::arg("input"), py::arg("rois"),
+        py::arg("grad_input"), py::arg("grad_rois"), py::arg("pooled_height"),
+        py::arg("pooled_width"), py::arg("spatial_scale"),
+        py::arg("quantize"));
   // <<< roi_warp bindings
   // >>> ps_roi_pool bindings
   m.def("ps_roi_pool_forward", &ps_roi_pool_forward,

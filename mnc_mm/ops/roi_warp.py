@@ -1,0 +1,258 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""RoI warping of MNC (Dai, He, Sun, CVPR 2016, Eq. 8).
+
+Sampling convention (mnc_spec §3.1, the official caffe-mnc kernel; the paper's
+``x_i + (u'/W') w_i`` with ``x_i`` the left edge and ``w_i`` the width):
+with ``s = spatial_scale``, ``a1 = s * x1``, ``a2 = s * x2`` (each rounded
+half away from zero if ``quantize``) and ``bin = max(a2 - a1, 0) / w``,
+output column ``j`` in ``[0, w)`` samples the feature map at
+``x = a1 + j * bin`` (feature pixels, pixel centres at integers); rows
+alike with ``y1, y2, h``. That is, sample ``(i, j)`` lies at the **top-left
+corner** of bin ``(i, j)``: the grid spans ``[a1, a2 - bin]``, never reaches
+``a2``, has no ``+1`` width and no half-pixel offset (not RoIAlign).
+Where the paper and the code differ we follow the official code: the paper
+describes a 14x14 warp for stage 2, the code warps to 28x28 and max-pools
+2x2 (:class:`RoIWarpPool`); the paper's gradient of Eq. 8 is exact, the
+official kernels' are not (see below).
+
+Each sample is bilinear with the official border rules: a coordinate below
+``-0.5`` or above ``size - 0.5`` gives 0 (and no gradient), one in
+``[-0.5, 0)`` clamps to 0, one at or beyond ``size - 1`` clamps to
+``size - 1``. An inverted box (``x2 < x1``, after scaling and rounding) has
+``bin = 0``: all its columns sample the single line ``x = a1``. Boxes
+partly or fully outside the map are valid and never read out of bounds.
+
+Gradients: the feature gradient is the exact adjoint of the forward (the
+official kernel truncates it, §4.2). The box gradient is the exact
+derivative of the forward w.r.t. ``x1, y1, x2, y2`` (image pixels), e.g.
+``d x / d x1 = s (1 - j / w)`` and ``d x / d x2 = s j / w``; where bilinear
+interpolation is kinked (integer sample positions) it is the right-sided
+derivative, and it is 0 in the clamped border regions. With ``quantize``
+the rounding is passed straight through (§4.3, but with the exact ratio
+``j / w`` instead of the official ``j / w * L / (L + 1)``, and only the
+clamped direction zeroed on the last row/column, where the official kernel
+zeroes both). Column 0 (batch index) gets zero gradient.
+"""
+import math
+from typing import Tuple, Union
+
+import torch
+from torch import Tensor, nn
+from torch.autograd import Function
+from torch.autograd.function import once_differentiable
+from torch.nn import functional as F
+
+from .ext_loader import get_op
+
+_SUPPORTED_DTYPES = {
+    'cpu': (torch.float32, torch.float64),
+    'cuda': (torch.float16, torch.float32, torch.float64),
+}
+
+
+def _pair_size(output_size, name: str = 'output_size') -> Tuple[int, int]:
+    """Normalise an int or ``(h, w)`` to a pair of positive ints."""
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(f'{name} must be an int or (h, w), got '
+                             f'{output_size!r}')
+        size = tuple(output_size)
+    else:
+        size = (output_size, output_size)
+    for v in size:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f'{name} must be an int or a pair of ints, got '
+                            f'{output_size!r}')
+        if v <= 0:
+            raise ValueError(f'{name} must be positive, got {output_size!r}')
+    return size
+
+
+def _check_scale(spatial_scale) -> float:
+    if isinstance(spatial_scale,
+                  bool) or not isinstance(spatial_scale, (int, float)):
+        raise TypeError(f'spatial_scale must be a float, got '
+                        f'{type(spatial_scale).__name__}')
+    if not (math.isfinite(spatial_scale) and spatial_scale > 0):
+        raise ValueError(f'spatial_scale must be a positive finite number, '
+                         f'got {spatial_scale!r}')
+    return float(spatial_scale)
+
+
+def _check_inputs(input: Tensor, rois: Tensor) -> None:
+    """Validate ``input`` (N, C, H, W) and ``rois`` (R, 5) before the ext."""
+    for name, t in (('input', input), ('rois', rois)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f'{name} must be a torch.Tensor, got '
+                            f'{type(t).__name__}')
+    if input.dim() != 4:
+        raise ValueError(f'input must have 4 dims (N, C, H, W), got shape '
+                         f'{tuple(input.shape)}')
+    if input.shape[2] < 1 or input.shape[3] < 1:
+        raise ValueError(f'input must have H, W >= 1, got shape '
+                         f'{tuple(input.shape)}')
+    if rois.dim() != 2 or rois.shape[1] != 5:
+        raise ValueError(f'rois must have shape (R, 5) = [batch_idx, x1, y1, '
+                         f'x2, y2], got {tuple(rois.shape)}')
+    if rois.device != input.device:
+        raise ValueError(f'rois must be on the device of input '
+                         f'({input.device}), got {rois.device}')
+    supported = _SUPPORTED_DTYPES.get(input.device.type)
+    if supported is None:
+        raise ValueError(f'input must be on a CPU or CUDA device, got '
+                         f'{input.device}')
+    if input.dtype not in supported:
+        raise TypeError(f'input dtype must be one of {supported} on '
+                        f'{input.device.type}, got {input.dtype}')
+    if rois.dtype != input.dtype:
+        raise TypeError(f'rois dtype must match input dtype ({input.dtype}), '
+                        f'got {rois.dtype}')
+    if rois.shape[0] == 0:
+        return
+    idx = rois[:, 0]
+    # One host sync for all value checks.
+    nonfinite, bad_idx = torch.stack([
+        (~torch.isfinite(rois)).any(),
+        ((idx != idx.floor()) | (idx < 0) | (idx >= input.shape[0])).any()
+    ]).tolist()
+    if nonfinite:
+        row = int((~torch.isfinite(rois)).any(1).nonzero()[0])
+        raise ValueError(f'rois must be finite, got row {row}: '
+                         f'{rois[row].tolist()}')
+    if bad_idx:
+        bad = idx[(idx != idx.floor()) | (idx < 0) |
+                  (idx >= input.shape[0])][0].item()
+        raise ValueError(f'rois[:, 0] (batch index) must be an integer in '
+                         f'[0, {input.shape[0]}), got {bad}')
+
+
+class RoIWarpFunction(Function):
+    """Autograd function of :func:`roi_warp`; gradients for input and rois."""
+
+    @staticmethod
+    def forward(ctx,
+                input: Tensor,
+                rois: Tensor,
+                output_size,
+                spatial_scale: float,
+                quantize: bool = False) -> Tensor:
+        out_h, out_w = _pair_size(output_size)
+        spatial_scale = _check_scale(spatial_scale)
+        _check_inputs(input, rois)
+        ctx.output_size = (out_h, out_w)
+        ctx.spatial_scale = spatial_scale
+        ctx.quantize = bool(quantize)
+        input = input.contiguous()
+        rois = rois.contiguous()
+        ctx.save_for_backward(input, rois)
+        output = input.new_empty((rois.shape[0], input.shape[1], out_h, out_w))
+        if rois.shape[0] > 0:
+            get_op('roi_warp_forward')(input, rois, output, out_h, out_w,
+                                       spatial_scale, ctx.quantize)
+        return output
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: Tensor):
+        input, rois = ctx.saved_tensors
+        need_input, need_rois = ctx.needs_input_grad[:2]
+        # An empty tensor tells the ext to skip that gradient.
+        grad_input = input.new_empty(input.shape if need_input else (0, ))
+        grad_rois = rois.new_empty(rois.shape if need_rois else (0, ))
+        if rois.shape[0] == 0 or input.numel() == 0:
+            grad_input.zero_()
+            grad_rois.zero_()
+        elif need_input or need_rois:
+            get_op('roi_warp_backward')(grad_output.contiguous(), input, rois,
+                                        grad_input, grad_rois,
+                                        *ctx.output_size, ctx.spatial_scale,
+                                        ctx.quantize)
+        return (grad_input if need_input else None,
+                grad_rois if need_rois else None, None, None, None)
+
+
+def roi_warp(input: Tensor,
+             rois: Tensor,
+             output_size: Union[int, Tuple[int, int]],
+             spatial_scale: float,
+             quantize: bool = False) -> Tensor:
+    """Warp each RoI of ``input`` to a fixed grid by bilinear sampling.
+
+    See the module docstring for the exact sampling convention.
+
+    Args:
+        input (Tensor): features (N, C, H, W); float32/float64 on CPU,
+            also float16 on CUDA.
+        rois (Tensor): (R, 5) rows ``[batch_idx, x1, y1, x2, y2]`` in image
+            pixels, same dtype and device as ``input``.
+        output_size (int | tuple[int, int]): ``h`` or ``(h, w)``.
+        spatial_scale (float): feature pixels per image pixel, e.g. 1/16.
+        quantize (bool): round the scaled corners half away from zero as
+            the official caffe-mnc kernel does (straight-through gradient).
+
+    Returns:
+        Tensor: (R, C, h, w). Differentiable w.r.t. ``input`` and the box
+        columns of ``rois``.
+    """
+    return RoIWarpFunction.apply(input, rois, output_size, spatial_scale,
+                                 quantize)
+
+
+class RoIWarp(nn.Module):
+    """Module form of :func:`roi_warp`.
+
+    Usable as the ``roi_layer`` of mmdet's ``SingleRoIExtractor``
+    (``roi_layer=dict(type=RoIWarp, output_size=14)``): it is built as
+    ``RoIWarp(spatial_scale=1 / stride, **cfg)`` and exposes
+    ``output_size``.
+    """
+
+    def __init__(self,
+                 output_size: Union[int, Tuple[int, int]],
+                 spatial_scale: float,
+                 quantize: bool = False) -> None:
+        super().__init__()
+        self.output_size = _pair_size(output_size)
+        self.spatial_scale = _check_scale(spatial_scale)
+        self.quantize = bool(quantize)
+
+    def forward(self, input: Tensor, rois: Tensor) -> Tensor:
+        """input (N, C, H, W), rois (R, 5) -> (R, C, h, w)."""
+        return roi_warp(input, rois, self.output_size, self.spatial_scale,
+                        self.quantize)
+
+    def extra_repr(self) -> str:
+        return (f'output_size={self.output_size}, '
+                f'spatial_scale={self.spatial_scale}, '
+                f'quantize={self.quantize}')
+
+
+class RoIWarpPool(RoIWarp):
+    """MNC's "RoI pooling by warping": warp to ``warp_size``, then max-pool.
+
+    E.g. ``RoIWarpPool(28, 14, 1 / 16)`` warps to 28x28 and max-pools 2x2
+    (stride 2) to 14x14. ``output_size`` is the pooled size; each side of
+    ``warp_size`` must be a multiple of the matching side of it.
+    """
+
+    def __init__(self,
+                 warp_size: Union[int, Tuple[int, int]],
+                 output_size: Union[int, Tuple[int, int]],
+                 spatial_scale: float,
+                 quantize: bool = False) -> None:
+        super().__init__(output_size, spatial_scale, quantize)
+        self.warp_size = _pair_size(warp_size, 'warp_size')
+        if any(w % o for w, o in zip(self.warp_size, self.output_size)):
+            raise ValueError(f'warp_size {self.warp_size} must be a multiple '
+                             f'of output_size {self.output_size} on each side')
+        self.kernel_size = tuple(
+            w // o for w, o in zip(self.warp_size, self.output_size))
+
+    def forward(self, input: Tensor, rois: Tensor) -> Tensor:
+        """input (N, C, H, W), rois (R, 5) -> (R, C, *output_size)."""
+        warped = roi_warp(input, rois, self.warp_size, self.spatial_scale,
+                          self.quantize)
+        return F.max_pool2d(warped, self.kernel_size)
+
+    def extra_repr(self) -> str:
+        return f'warp_size={self.warp_size}, ' + super().extra_repr()
