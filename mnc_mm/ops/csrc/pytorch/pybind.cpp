@@ -8,7 +8,7 @@
 std::string get_compiler_version();
 std::string get_compiling_cuda_version();
 
-// >>> roi_warp declarations
+// roi_warp.cpp
 void roi_warp_forward(const at::Tensor& input, const at::Tensor& rois,
                       at::Tensor output, int pooled_height, int pooled_width,
                       double spatial_scale, bool quantize);
@@ -16,9 +16,8 @@ void roi_warp_backward(const at::Tensor& grad_output, const at::Tensor& input,
                        const at::Tensor& rois, at::Tensor grad_input,
                        at::Tensor grad_rois, int pooled_height,
                        int pooled_width, double spatial_scale, bool quantize);
-// <<< roi_warp declarations
 
-// >>> ps_roi_pool declarations
+// ps_roi_pool.cpp
 void ps_roi_pool_forward(at::Tensor input, at::Tensor rois, at::Tensor output,
                          int64_t output_dim, int64_t pooled_size,
                          int64_t group_size, double spatial_scale);
@@ -26,14 +25,13 @@ void ps_roi_pool_backward(at::Tensor grad_output, at::Tensor rois,
                           at::Tensor grad_input, int64_t output_dim,
                           int64_t pooled_size, int64_t group_size,
                           double spatial_scale);
-// <<< ps_roi_pool declarations
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("get_compiler_version", &get_compiler_version,
         "compiler that built mnc_mm._ext");
   m.def("get_compiling_cuda_version", &get_compiling_cuda_version,
         "CUDA runtime version mnc_mm._ext was built with");
-  // >>> roi_warp bindings
+  // MNC
   m.def("roi_warp_forward", &roi_warp_forward, "MNC RoI warp forward",
         py::arg("input"), py::arg("rois"), py::arg("output"),
         py::arg("pooled_height"), py::arg("pooled_width"),
@@ -45,8 +43,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("grad_input"), py::arg("grad_rois"), py::arg("pooled_height"),
         py::arg("pooled_width"), py::arg("spatial_scale"),
         py::arg("quantize"));
-  // <<< roi_warp bindings
-  // >>> ps_roi_pool bindings
+  // FCIS
   m.def("ps_roi_pool_forward", &ps_roi_pool_forward,
         "FCIS position-sensitive RoI pooling, forward (writes output)",
         py::arg("input"), py::arg("rois"), py::arg("output"),
@@ -57,5 +54,4 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("grad_output"), py::arg("rois"), py::arg("grad_input"),
         py::arg("output_dim"), py::arg("pooled_size"), py::arg("group_size"),
         py::arg("spatial_scale"));
-  // <<< ps_roi_pool bindings
 }
