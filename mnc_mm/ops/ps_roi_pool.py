@@ -15,85 +15,36 @@ to the tensor dtype (MXNet passes a float32 scale, the same for 1/16);
 RoIs raise instead of reading out of bounds; the gradient is summed in a
 fixed order on CPU (the official atomics are order-free).
 """
-import math
 from typing import Tuple
 
-import torch
 from torch import Tensor, nn
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
+from .checks import check_positive_int, check_roi_inputs, check_spatial_scale
 from .ext_loader import get_op
 
-_DTYPES = {
-    'cpu': (torch.float32, torch.float64),
-    'cuda': (torch.float16, torch.float32, torch.float64),
-}
+_OP = 'ps_roi_pool'
 
 
 def _check_params(output_dim: int, pooled_size: int, group_size: int,
                   spatial_scale: float) -> None:
     for name, value in (('output_dim', output_dim),
-                        ('pooled_size', pooled_size), ('group_size',
-                                                       group_size)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f'ps_roi_pool: {name} must be an int, '
-                            f'got {type(value).__name__} {value!r}')
-        if value <= 0:
-            raise ValueError(
-                f'ps_roi_pool: {name} must be positive, got {value}')
-    if isinstance(spatial_scale, bool) or not isinstance(
-            spatial_scale, (int, float)):
-        raise TypeError(f'ps_roi_pool: spatial_scale must be a float, got '
-                        f'{type(spatial_scale).__name__} {spatial_scale!r}')
-    if not (math.isfinite(spatial_scale) and spatial_scale > 0):
-        raise ValueError(f'ps_roi_pool: spatial_scale must be positive and '
-                         f'finite, got {spatial_scale}')
+                        ('pooled_size', pooled_size),
+                        ('group_size', group_size)):
+        check_positive_int(_OP, name, value)
+    check_spatial_scale(_OP, spatial_scale)
 
 
 def _check_tensors(input: Tensor, rois: Tensor, output_dim: int,
                    group_size: int) -> None:
-    for name, t in (('input', input), ('rois', rois)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f'ps_roi_pool: {name} must be a Tensor, '
-                            f'got {type(t).__name__}')
-    if input.dim() != 4:
-        raise ValueError(f'ps_roi_pool: input must be 4-D (N, C, H, W), '
-                         f'got shape {tuple(input.shape)}')
+    check_roi_inputs(_OP, input, rois)
     channels = output_dim * group_size * group_size
     if input.size(1) != channels:
         raise ValueError(
-            f'ps_roi_pool: input must have output_dim * group_size ** 2 = '
+            f'{_OP}: input must have output_dim * group_size ** 2 = '
             f'{output_dim} * {group_size} ** 2 = {channels} channels, '
             f'got {input.size(1)}')
-    if rois.dim() != 2 or rois.size(1) != 5:
-        raise ValueError(f'ps_roi_pool: rois must be (R, 5) rows '
-                         f'[batch_idx, x1, y1, x2, y2], got shape '
-                         f'{tuple(rois.shape)}')
-    if rois.device != input.device:
-        raise ValueError(f'ps_roi_pool: rois must be on the device of input '
-                         f'({input.device}), got {rois.device}')
-    supported = _DTYPES.get(input.device.type, ())
-    if input.dtype not in supported:
-        raise TypeError(f'ps_roi_pool: input dtype must be one of '
-                        f'{[str(d) for d in supported]} on '
-                        f'{input.device.type}, got {input.dtype}')
-    if rois.dtype != input.dtype:
-        raise TypeError(f'ps_roi_pool: rois dtype must match input dtype '
-                        f'({input.dtype}), got {rois.dtype}')
-    if rois.numel() == 0:
-        return
-    if not bool(torch.isfinite(rois).all()):
-        bad = rois[~torch.isfinite(rois).all(dim=1)][0]
-        raise ValueError(f'ps_roi_pool: rois must be finite, got the row '
-                         f'{bad.tolist()}')
-    batch_idx = rois[:, 0]
-    invalid = ((batch_idx != batch_idx.floor()) | (batch_idx < 0) |
-               (batch_idx >= input.size(0)))
-    if bool(invalid.any()):
-        raise ValueError(
-            f'ps_roi_pool: rois[:, 0] (batch index) must be an integer in '
-            f'[0, {input.size(0)}), got {batch_idx[invalid][0].item()}')
 
 
 class PSRoIPoolFunction(Function):

@@ -33,21 +33,17 @@ the rounding is passed straight through (§4.3, but with the exact ratio
 clamped direction zeroed on the last row/column, where the official kernel
 zeroes both). Column 0 (batch index) gets zero gradient.
 """
-import math
 from typing import Tuple, Union
 
-import torch
 from torch import Tensor, nn
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+from .checks import check_roi_inputs, check_spatial_scale
 from .ext_loader import get_op
 
-_SUPPORTED_DTYPES = {
-    'cpu': (torch.float32, torch.float64),
-    'cuda': (torch.float16, torch.float32, torch.float64),
-}
+_OP = 'roi_warp'
 
 
 def _pair_size(output_size, name: str = 'output_size') -> Tuple[int, int]:
@@ -68,64 +64,6 @@ def _pair_size(output_size, name: str = 'output_size') -> Tuple[int, int]:
     return size
 
 
-def _check_scale(spatial_scale) -> float:
-    if isinstance(spatial_scale,
-                  bool) or not isinstance(spatial_scale, (int, float)):
-        raise TypeError(f'spatial_scale must be a float, got '
-                        f'{type(spatial_scale).__name__}')
-    if not (math.isfinite(spatial_scale) and spatial_scale > 0):
-        raise ValueError(f'spatial_scale must be a positive finite number, '
-                         f'got {spatial_scale!r}')
-    return float(spatial_scale)
-
-
-def _check_inputs(input: Tensor, rois: Tensor) -> None:
-    """Validate ``input`` (N, C, H, W) and ``rois`` (R, 5) before the ext."""
-    for name, t in (('input', input), ('rois', rois)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f'{name} must be a torch.Tensor, got '
-                            f'{type(t).__name__}')
-    if input.dim() != 4:
-        raise ValueError(f'input must have 4 dims (N, C, H, W), got shape '
-                         f'{tuple(input.shape)}')
-    if input.shape[2] < 1 or input.shape[3] < 1:
-        raise ValueError(f'input must have H, W >= 1, got shape '
-                         f'{tuple(input.shape)}')
-    if rois.dim() != 2 or rois.shape[1] != 5:
-        raise ValueError(f'rois must have shape (R, 5) = [batch_idx, x1, y1, '
-                         f'x2, y2], got {tuple(rois.shape)}')
-    if rois.device != input.device:
-        raise ValueError(f'rois must be on the device of input '
-                         f'({input.device}), got {rois.device}')
-    supported = _SUPPORTED_DTYPES.get(input.device.type)
-    if supported is None:
-        raise ValueError(f'input must be on a CPU or CUDA device, got '
-                         f'{input.device}')
-    if input.dtype not in supported:
-        raise TypeError(f'input dtype must be one of {supported} on '
-                        f'{input.device.type}, got {input.dtype}')
-    if rois.dtype != input.dtype:
-        raise TypeError(f'rois dtype must match input dtype ({input.dtype}), '
-                        f'got {rois.dtype}')
-    if rois.shape[0] == 0:
-        return
-    idx = rois[:, 0]
-    # One host sync for all value checks.
-    nonfinite, bad_idx = torch.stack([
-        (~torch.isfinite(rois)).any(),
-        ((idx != idx.floor()) | (idx < 0) | (idx >= input.shape[0])).any()
-    ]).tolist()
-    if nonfinite:
-        row = int((~torch.isfinite(rois)).any(1).nonzero()[0])
-        raise ValueError(f'rois must be finite, got row {row}: '
-                         f'{rois[row].tolist()}')
-    if bad_idx:
-        bad = idx[(idx != idx.floor()) | (idx < 0) |
-                  (idx >= input.shape[0])][0].item()
-        raise ValueError(f'rois[:, 0] (batch index) must be an integer in '
-                         f'[0, {input.shape[0]}), got {bad}')
-
-
 class RoIWarpFunction(Function):
     """Autograd function of :func:`roi_warp`; gradients for input and rois."""
 
@@ -137,8 +75,8 @@ class RoIWarpFunction(Function):
                 spatial_scale: float,
                 quantize: bool = False) -> Tensor:
         out_h, out_w = _pair_size(output_size)
-        spatial_scale = _check_scale(spatial_scale)
-        _check_inputs(input, rois)
+        spatial_scale = check_spatial_scale(_OP, spatial_scale)
+        check_roi_inputs(_OP, input, rois)
         ctx.output_size = (out_h, out_w)
         ctx.spatial_scale = spatial_scale
         ctx.quantize = bool(quantize)
@@ -213,7 +151,7 @@ class RoIWarp(nn.Module):
                  quantize: bool = False) -> None:
         super().__init__()
         self.output_size = _pair_size(output_size)
-        self.spatial_scale = _check_scale(spatial_scale)
+        self.spatial_scale = check_spatial_scale(_OP, spatial_scale)
         self.quantize = bool(quantize)
 
     def forward(self, input: Tensor, rois: Tensor) -> Tensor:

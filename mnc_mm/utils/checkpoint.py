@@ -44,9 +44,10 @@ def _history_buffer_getattr(obj: object, name: str) -> object:
     """Stands in for ``builtins.getattr`` while unpickling.
 
     A pickled HistoryBuffer stores its statistics methods (``min``,
-    ``mean``, ...), which pickle writes as ``getattr(HistoryBuffer, 'min')``. Allowing the real getattr
-    would let a file fetch any attribute of any allowed object; this one
-    only rebuilds those statistics methods.
+    ``mean``, ...), which pickle writes as ``getattr(HistoryBuffer,
+    'min')``. Allowing the real getattr would let a file fetch any attribute
+    of any allowed object; this one only returns public methods of
+    HistoryBuffer.
     """
     from mmengine.logging import HistoryBuffer
     # The registry ``HistoryBuffer._statistics_methods`` is filled only when

@@ -329,7 +329,7 @@ GOOD_ROIS = torch.tensor([[0, 1., 1, 9, 9]])
       'input dtype'),
      (dict(input=GOOD_X.int(), rois=GOOD_ROIS.int()), TypeError,
       'input dtype'),
-     (dict(input=GOOD_X.numpy()), TypeError, 'input must be a Tensor'),
+     (dict(input=GOOD_X.numpy()), TypeError, r'input must be a torch\.Tensor'),
      (dict(rois=GOOD_ROIS.to('meta')), ValueError, 'rois must be on'),
      (dict(output_dim=0), ValueError, 'output_dim must be positive'),
      (dict(pooled_size=-1), ValueError, 'pooled_size must be positive'),

@@ -264,15 +264,16 @@ def _bad_calls():
     feat = torch.zeros(2, 3, 5, 5)
     rois = torch.tensor([[0, 1., 1., 3., 3.]])
     return [
-        ((feat[0], rois, 2, 1.), ValueError, 'input must have 4 dims'),
+        ((feat[0], rois, 2, 1.), ValueError, 'input must be 4-D'),
         ((torch.zeros(1, 1, 0, 4), rois, 2, 1.), ValueError, 'H, W >= 1'),
-        ((feat, rois[:, :4], 2, 1.), ValueError, r'rois must have shape'),
-        ((feat, rois[0], 2, 1.), ValueError, r'rois must have shape'),
+        ((feat, rois[:, :4], 2, 1.), ValueError, r'rois must be \(R, 5\)'),
+        ((feat, rois[0], 2, 1.), ValueError, r'rois must be \(R, 5\)'),
         ((feat, rois.double(), 2, 1.), TypeError, 'rois dtype'),
         ((feat.half(), rois.half(), 2, 1.), TypeError, 'input dtype'),
         ((feat.int(), rois.int(), 2, 1.), TypeError, 'input dtype'),
         ((feat, rois.to('meta'), 2, 1.), ValueError, 'rois must be on'),
-        ((feat.numpy(), rois, 2, 1.), TypeError, 'input must be a torch'),
+        ((feat.numpy(), rois, 2, 1.), TypeError,
+         'input must be a torch.Tensor'),
         ((feat, torch.tensor([[2, 1., 1., 3., 3.]]), 2, 1.), ValueError,
          r'batch index\) must be an integer in \[0, 2\), got 2'),
         ((feat, torch.tensor([[-1, 1., 1., 3.,
@@ -408,7 +409,8 @@ def test_cuda_kernels_compile_without_torch(tmp_path):
             f'const int64_t, const {s}*, const {s}*, {s}*, const int, '
             f'const int, const int, const int, const int, const {a}, '
             f'const bool);',
-            f'template __global__ void roi_warp_backward_cuda_kernel<{s}, {a}>('
+            'template __global__ void '
+            f'roi_warp_backward_cuda_kernel<{s}, {a}>('
             f'const {s}*, const {s}*, const {s}*, {a}*, {a}*, const int, '
             f'const int, const int, const int, const int, const {a}, '
             f'const bool);',

@@ -27,7 +27,9 @@ class Payload:
 def test_runner_checkpoint_needs_the_allow_list(tmp_path):
     ckpt = {
         'state_dict': {'w': torch.ones(2)},
-        'message_hub': {'log_scalars': {'loss': HistoryBuffer([1.0, 0.5], [1, 1])}},
+        'message_hub': {
+            'log_scalars': {'loss': HistoryBuffer([1.0, 0.5], [1, 1])}
+        },
         'meta': {'seed': __import__('numpy').int64(7)},
     }
     path = str(tmp_path / 'ckpt.pth')

@@ -12,7 +12,6 @@ Everything goes to ``--work-dir`` (default ``work_dirs/demo``).
 import argparse
 import glob
 import json
-import os
 import os.path as osp
 import subprocess
 import sys

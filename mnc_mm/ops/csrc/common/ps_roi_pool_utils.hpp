@@ -5,11 +5,7 @@
 #define MNC_MM_PS_ROI_POOL_UTILS_HPP
 #include <cmath>
 
-#ifdef __CUDACC__
-#define MNC_MM_HOST_DEVICE __host__ __device__
-#else
-#define MNC_MM_HOST_DEVICE
-#endif
+#include "host_device.hpp"
 
 // One RoI on the feature grid: start corner and bin size, in cells.
 template <typename T>

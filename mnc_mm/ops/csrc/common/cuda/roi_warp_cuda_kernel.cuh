@@ -23,11 +23,7 @@
 
 #include "common_cuda_helper.hpp"
 
-#ifdef __CUDACC__
-#define MNC_MM_HOST_DEVICE __host__ __device__
-#else
-#define MNC_MM_HOST_DEVICE
-#endif
+#include "host_device.hpp"
 
 // Round half away from zero, as CUDA's round() (torch.round is half-even).
 template <typename T>
