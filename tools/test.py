@@ -7,16 +7,16 @@ the file is loaded with ``weights_only=True`` (see mnc_mm.utils.checkpoint).
 """
 import argparse
 import os
-import os.path as osp
 import warnings
 from copy import deepcopy
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import ConfigDict, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mnc_mm  # noqa: F401  (registers our modules, safe checkpoint loading)
-from mnc_mm.utils.dist import LAUNCHERS, setup_distributed
+from mnc_mm.utils.dist import LAUNCHERS
+from mnc_mm.utils.runtime import load_tool_config
 
 
 def parse_args():
@@ -111,16 +111,8 @@ def enable_tta(cfg):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    setup_distributed(cfg, args.launcher)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args.config, args.cfg_options, args.launcher,
+                           args.work_dir)
 
     cfg.load_from = args.checkpoint
 

@@ -8,15 +8,14 @@ a GPU (gloo), and ``--amp`` without CUDA stops with a clear message.
 """
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mnc_mm  # noqa: F401  (registers our modules, safe checkpoint loading)
-from mnc_mm.utils.dist import LAUNCHERS, setup_distributed
-from mnc_mm.utils.runtime import check_amp_available
+from mnc_mm.utils.dist import LAUNCHERS
+from mnc_mm.utils.runtime import check_amp_available, load_tool_config
 
 
 def parse_args():
@@ -58,17 +57,8 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    setup_distributed(cfg, args.launcher)
-
-    # work_dir priority: CLI > config > ./work_dirs/<config stem>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args.config, args.cfg_options, args.launcher,
+                           args.work_dir)
 
     if args.amp:
         check_amp_available()

@@ -8,19 +8,24 @@
 #include "common_cuda_helper.hpp"
 #include "ps_roi_pool_utils.hpp"
 
-// Cell range of output bin (ph, pw) of one RoI; returns its batch index, or
-// -1 when that index lies outside [0, batch) (the Python wrapper rejects
+// Output element `index` = (n, d, ph, pw): its bin, the half-open cell range
+// [*hstart, *hend) x [*wstart, *wend), and the offset of the input plane it
+// reads, (b * C + (d * k + gh) * k + gw) * H * W. Returns false for an empty
+// bin, or for a batch index outside [0, batch) (the Python wrapper rejects
 // such RoIs; the kernels then write 0 instead of reading out of bounds).
 template <typename scalar_t, typename acc_t>
-__device__ inline int ps_roi_pool_cuda_bin(const scalar_t* roi,
-                                           const acc_t spatial_scale,
-                                           const int batch, const int height,
-                                           const int width, const int ph,
-                                           const int pw, const int pooled_size,
-                                           int* hstart, int* hend, int* wstart,
-                                           int* wend) {
+__device__ inline bool ps_roi_pool_cuda_element(
+    const int64_t index, const scalar_t* rois, const acc_t spatial_scale,
+    const int batch, const int height, const int width, const int output_dim,
+    const int pooled_size, const int group_size, int64_t* plane_offset,
+    int* hstart, int* hend, int* wstart, int* wend) {
+  const int pw = index % pooled_size;
+  const int ph = (index / pooled_size) % pooled_size;
+  const int d = (index / pooled_size / pooled_size) % output_dim;
+  const int64_t n = index / pooled_size / pooled_size / output_dim;
+  const scalar_t* roi = rois + n * 5;
   const acc_t b = static_cast<acc_t>(roi[0]);
-  if (!(b >= acc_t(0) && b < static_cast<acc_t>(batch))) return -1;
+  if (!(b >= acc_t(0) && b < static_cast<acc_t>(batch))) return false;
   const PSRoIPoolBox<acc_t> box = ps_roi_pool_box<acc_t>(
       static_cast<acc_t>(roi[1]), static_cast<acc_t>(roi[2]),
       static_cast<acc_t>(roi[3]), static_cast<acc_t>(roi[4]), spatial_scale,
@@ -29,7 +34,15 @@ __device__ inline int ps_roi_pool_cuda_bin(const scalar_t* roi,
                                hend);
   ps_roi_pool_bin_range<acc_t>(box.start_w, box.bin_w, pw, width, wstart,
                                wend);
-  return static_cast<int>(b);
+  if (*hend <= *hstart || *wend <= *wstart) return false;
+  const int gh = ps_roi_pool_group(ph, group_size, pooled_size);
+  const int gw = ps_roi_pool_group(pw, group_size, pooled_size);
+  const int64_t c =
+      (static_cast<int64_t>(d) * group_size + gh) * group_size + gw;
+  const int64_t channels =
+      static_cast<int64_t>(output_dim) * group_size * group_size;
+  *plane_offset = (static_cast<int64_t>(b) * channels + c) * height * width;
+  return true;
 }
 
 // One thread per output element (n, d, ph, pw): average of input channel
@@ -42,25 +55,16 @@ __global__ void ps_roi_pool_forward_cuda_kernel(
     const int height, const int width, const int output_dim,
     const int pooled_size, const int group_size) {
   CUDA_1D_KERNEL_LOOP(index, nthreads) {
-    const int pw = index % pooled_size;
-    const int ph = (index / pooled_size) % pooled_size;
-    const int d = (index / pooled_size / pooled_size) % output_dim;
-    const int64_t n = index / pooled_size / pooled_size / output_dim;
+    int64_t offset;
     int hstart, hend, wstart, wend;
-    const int b = ps_roi_pool_cuda_bin<scalar_t, acc_t>(
-        rois + n * 5, spatial_scale, batch, height, width, ph, pw,
-        pooled_size, &hstart, &hend, &wstart, &wend);
-    if (b < 0 || hend <= hstart || wend <= wstart) {
+    if (!ps_roi_pool_cuda_element<scalar_t, acc_t>(
+            index, rois, spatial_scale, batch, height, width, output_dim,
+            pooled_size, group_size, &offset, &hstart, &hend, &wstart,
+            &wend)) {
       output[index] = static_cast<scalar_t>(0);
       continue;
     }
-    const int gh = ps_roi_pool_group(ph, group_size, pooled_size);
-    const int gw = ps_roi_pool_group(pw, group_size, pooled_size);
-    const int64_t c =
-        (static_cast<int64_t>(d) * group_size + gh) * group_size + gw;
-    const int64_t channels =
-        static_cast<int64_t>(output_dim) * group_size * group_size;
-    const scalar_t* plane = input + (b * channels + c) * height * width;
+    const scalar_t* plane = input + offset;
     acc_t sum = acc_t(0);
     for (int h = hstart; h < hend; ++h) {
       for (int w = wstart; w < wend; ++w) {
@@ -82,22 +86,15 @@ __global__ void ps_roi_pool_backward_cuda_kernel(
     const int height, const int width, const int output_dim,
     const int pooled_size, const int group_size) {
   CUDA_1D_KERNEL_LOOP(index, nthreads) {
-    const int pw = index % pooled_size;
-    const int ph = (index / pooled_size) % pooled_size;
-    const int d = (index / pooled_size / pooled_size) % output_dim;
-    const int64_t n = index / pooled_size / pooled_size / output_dim;
+    int64_t offset;
     int hstart, hend, wstart, wend;
-    const int b = ps_roi_pool_cuda_bin<scalar_t, acc_t>(
-        rois + n * 5, spatial_scale, batch, height, width, ph, pw,
-        pooled_size, &hstart, &hend, &wstart, &wend);
-    if (b < 0 || hend <= hstart || wend <= wstart) continue;
-    const int gh = ps_roi_pool_group(ph, group_size, pooled_size);
-    const int gw = ps_roi_pool_group(pw, group_size, pooled_size);
-    const int64_t c =
-        (static_cast<int64_t>(d) * group_size + gh) * group_size + gw;
-    const int64_t channels =
-        static_cast<int64_t>(output_dim) * group_size * group_size;
-    acc_t* plane = grad_input + (b * channels + c) * height * width;
+    if (!ps_roi_pool_cuda_element<scalar_t, acc_t>(
+            index, rois, spatial_scale, batch, height, width, output_dim,
+            pooled_size, group_size, &offset, &hstart, &hend, &wstart,
+            &wend)) {
+      continue;
+    }
+    acc_t* plane = grad_input + offset;
     const acc_t area = static_cast<acc_t>((hend - hstart) * (wend - wstart));
     const acc_t value = static_cast<acc_t>(grad_output[index]) / area;
     for (int h = hstart; h < hend; ++h) {
