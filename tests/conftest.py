@@ -1,7 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Shared fixtures: a tiny shapes data set and the tiny demo config."""
+"""Shared fixtures: a tiny shapes data set, the tiny demo config and a
+local HTTP server."""
+import functools
+import http.server
 import os
 import os.path as osp
+import threading
 
 import pytest
 
@@ -54,3 +58,19 @@ def _tiny_config(data_root, work_dir, max_iters=2):
     cfg.log_processor = dict(by_epoch=False)
     cfg.randomness = dict(seed=0)
     return cfg
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serve ``tmp_path/www`` on 127.0.0.1; yields (root dir, base URL)."""
+    root = tmp_path / 'www'
+    root.mkdir()
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+    server.server_close()

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """tools/train.py, test.py and the dist_*.sh launchers, run as a user would."""
+import hashlib
 import os
 import os.path as osp
 import subprocess
@@ -96,12 +97,29 @@ def test_config_typo_names_the_type(tmp_path, shapes_root):
     assert 'ResNett is not in the mmdet::model registry' in out.stderr
 
 
-def test_dist_train_and_test_on_cpu(tmp_path, shapes_root):
+@pytest.fixture(scope='module')
+def dist_trained(tmp_path_factory, shapes_root):
+    """3 iterations of the tiny model with tools/dist_train.sh, 2 CPU procs."""
+    tmp_path = tmp_path_factory.mktemp('dist')
     config = write_config(tmp_path, shapes_root)
-    work = tmp_path / 'dist'
+    work = tmp_path / 'work'
     out = run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
                str(work)], tmp_path, PORT='29531')
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return tmp_path, config, work
+
+
+def segm_map(out) -> str:
+    """coco/segm_mAP printed by the last evaluation of a tools run."""
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = [line for line in out.stdout.splitlines()
+             if 'coco/segm_mAP:' in line]
+    assert lines, out.stdout[-3000:]
+    return lines[-1].split('coco/segm_mAP:')[1].split()[0]
+
+
+def test_dist_train_on_cpu(dist_trained):
+    _, _, work = dist_trained
     init = torch.load(str(work / 'params_init_rank0.pth'))
     ranks = [torch.load(str(work / f'params_final_rank{r}.pth'))
              for r in (0, 1)]
@@ -112,15 +130,38 @@ def test_dist_train_and_test_on_cpu(tmp_path, shapes_root):
             changed += 1
     assert changed > len(ranks[0]) // 2, 'training did not move the weights'
 
+
+def test_dist_test_matches_one_process(dist_trained):
+    tmp_path, config, work = dist_trained
     ckpt = str(work / 'iter_3.pth')
     metrics = {}
     for procs in ('1', '2'):
-        test_dir = tmp_path / f'test{procs}'
         out = run(['bash', 'tools/dist_test.sh', config, ckpt, procs,
-                   '--work-dir', str(test_dir)], tmp_path, PORT='29532')
-        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-        lines = [line for line in out.stdout.splitlines()
-                 if 'coco/segm_mAP:' in line]
-        assert lines, out.stdout[-3000:]
-        metrics[procs] = lines[-1].split('coco/segm_mAP:')[1].split()[0]
+                   '--work-dir', str(tmp_path / f'test{procs}')], tmp_path,
+                  PORT='29532')
+        metrics[procs] = segm_map(out)
     assert metrics['1'] == metrics['2']
+
+
+def test_publish_then_test_by_url(dist_trained, http_server):
+    tmp_path, config, work = dist_trained
+    root, base = http_server
+    out = run([sys.executable, 'tools/model_converters/publish_model.py',
+               str(work / 'iter_3.pth'), str(root / 'tiny.pth')], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    published = out.stdout.strip().splitlines()[-1]
+    name = osp.basename(published)
+    digest = hashlib.sha256(open(published, 'rb').read()).hexdigest()
+    assert name == f'tiny-{digest[:8]}.pth'
+    assert sorted(torch.load(published)) == ['meta', 'state_dict']
+
+    torch_home = tmp_path / 'torch_home'
+    local = segm_map(run([sys.executable, 'tools/test.py', config, published,
+                          '--work-dir', str(tmp_path / 'local')], tmp_path))
+    by_url = segm_map(run([sys.executable, 'tools/test.py', config,
+                           f'{base}/{name}', '--work-dir',
+                           str(tmp_path / 'url')], tmp_path,
+                          TORCH_HOME=str(torch_home)))
+    assert by_url == local
+    cached = torch_home / 'hub' / 'checkpoints' / name
+    assert cached.read_bytes() == open(published, 'rb').read()

@@ -1,14 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Safe checkpoint loading: allow-list, refusals, URLs, Runner round trip."""
-import functools
 import hashlib
-import http.server
 import os
 import os.path as osp
 import pickle
 import subprocess
 import sys
-import threading
 
 import pytest
 import torch
@@ -105,22 +102,6 @@ def test_missing_and_corrupt_checkpoints(tmp_path):
     path.write_bytes(b'not a checkpoint at all')
     with pytest.raises(CorruptCheckpointError, match='model.pth'):
         safe_torch_load(str(path))
-
-
-@pytest.fixture
-def http_server(tmp_path):
-    """Serve ``tmp_path/www`` on 127.0.0.1; yields (root dir, base URL)."""
-    root = tmp_path / 'www'
-    root.mkdir()
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f'http://127.0.0.1:{server.server_address[1]}'
-    server.shutdown()
-    server.server_close()
 
 
 def test_url_checkpoint_hash_checked_and_cached(http_server, tmp_path,

@@ -1,0 +1,67 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Publish a checkpoint for the model zoo: mmdet's publish_model.py.
+
+Keeps only ``meta`` and ``state_dict`` (drops the optimizer, schedulers and
+message hub), writes ``OUT-<first 8 hex of sha256>.pth`` atomically and
+prints its path. ``tools/test.py CONFIG https://.../OUT-<sha8>.pth`` checks
+that prefix after downloading.
+"""
+import argparse
+import os
+import os.path as osp
+import tempfile
+
+import torch
+
+from mnc_mm.utils.checkpoint import safe_torch_load, sha256_of
+
+KEEP_KEYS = ('meta', 'state_dict')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Process a checkpoint to be published')
+    parser.add_argument('in_file', help='input checkpoint filename')
+    parser.add_argument('out_file', help='output checkpoint filename')
+    parser.add_argument(
+        '--save-keys',
+        nargs='+',
+        type=str,
+        default=list(KEEP_KEYS),
+        help='keys to keep in the published checkpoint')
+    return parser.parse_args()
+
+
+def publish(in_file: str, out_file: str, save_keys=KEEP_KEYS) -> str:
+    """Write the ``save_keys`` of ``in_file`` to ``<out stem>-<sha8>.pth``.
+
+    Returns the final path. Nothing is left behind if writing fails.
+    """
+    checkpoint = safe_torch_load(in_file, map_location='cpu')
+    if 'state_dict' not in checkpoint:
+        raise KeyError(f'{in_file} has no state_dict: found keys '
+                       f'{sorted(checkpoint)}')
+    published = {k: checkpoint[k] for k in save_keys if k in checkpoint}
+    stem = out_file[:-4] if out_file.endswith('.pth') else out_file
+    out_dir = osp.dirname(osp.abspath(stem))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix='.pth.part', dir=out_dir)
+    os.close(fd)
+    try:
+        torch.save(published, tmp)
+        final = f'{stem}-{sha256_of(tmp)[:8]}.pth'
+        os.replace(tmp, final)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    return final
+
+
+def main():
+    args = parse_args()
+    print(publish(args.in_file, args.out_file, tuple(args.save_keys)))
+
+
+if __name__ == '__main__':
+    main()
