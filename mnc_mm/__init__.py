@@ -18,6 +18,8 @@ if importlib.util.find_spec('mmdet') is not None:
     check_versions()
     from . import datasets, evaluation, models, utils  # noqa: F401,E402
     from .utils.checkpoint import register_safe_checkpoint_loaders
+    from .utils.fileio import register_atomic_local_backend
     register_safe_checkpoint_loaders()
+    register_atomic_local_backend()
 
 __all__ = ['__version__']

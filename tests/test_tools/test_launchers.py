@@ -3,9 +3,11 @@
 import hashlib
 import os
 import os.path as osp
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
@@ -37,7 +39,7 @@ class RankParamDumpHook(Hook):
 '''
 
 
-def write_config(tmp_path, data_root, max_iters=3):
+def write_config(tmp_path, data_root, max_iters=3, ckpt_interval=None):
     ann = osp.join(data_root, 'annotations', 'instances_val.json')
     (tmp_path / 'rank_dump.py').write_text(DUMP_HOOK)
     path = tmp_path / 'tiny.py'
@@ -62,7 +64,8 @@ def write_config(tmp_path, data_root, max_iters=3):
         param_scheduler = []
         default_hooks = dict(
             logger=dict(interval=1),
-            checkpoint=dict(interval={max_iters}, by_epoch=False))
+            checkpoint=dict(interval={ckpt_interval or max_iters},
+                            by_epoch=False))
         log_processor = dict(by_epoch=False)
         randomness = dict(seed=0)
         '''))
@@ -165,3 +168,33 @@ def test_publish_then_test_by_url(dist_trained, http_server):
     assert by_url == local
     cached = torch_home / 'hub' / 'checkpoints' / name
     assert cached.read_bytes() == open(published, 'rb').read()
+
+
+def test_resume_after_sigkill(tmp_path, shapes_root):
+    """Kill training with SIGKILL mid-run; ``--resume`` picks up the last
+    checkpoint and finishes."""
+    config = write_config(tmp_path, shapes_root, max_iters=10,
+                          ckpt_interval=1)
+    work = tmp_path / 'work'
+    env = dict(os.environ, PYTHONPATH=f'{tmp_path}{os.pathsep}{REPO}')
+    proc = subprocess.Popen(
+        [sys.executable, 'tools/train.py', config, '--work-dir', str(work)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (work / 'iter_3.pth').exists():
+        assert proc.poll() is None, 'training ended before it was killed'
+        assert time.time() < deadline, 'no checkpoint within 300 s'
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (work / 'iter_10.pth').exists()
+
+    out = run([sys.executable, 'tools/train.py', config, '--work-dir',
+               str(work), '--resume'], tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert 'Auto resumed from the latest checkpoint' in out.stdout
+    assert 'Iter(train) [ 1/10]' not in out.stdout
+    assert 'Iter(train) [10/10]' in out.stdout
+    assert (work / 'iter_10.pth').exists()
+    assert not [name for name in os.listdir(work) if name.endswith('.tmp')]
