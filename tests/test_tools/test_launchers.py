@@ -198,3 +198,48 @@ def test_resume_after_sigkill(tmp_path, shapes_root):
     assert 'Iter(train) [10/10]' in out.stdout
     assert (work / 'iter_10.pth').exists()
     assert not [name for name in os.listdir(work) if name.endswith('.tmp')]
+
+
+FAKE_SRUN = """#!/usr/bin/env bash
+# Stand-in for Slurm's srun: starts --ntasks copies of the command on this
+# machine with the SLURM_* variables a real job step sets.
+ntasks=1
+while [[ $1 == -* ]]; do
+  case $1 in
+    --ntasks=*) ntasks=${1#*=} ;;
+    -p) shift ;;  # the partition's value
+  esac
+  shift
+done
+pids=()
+for ((i = 0; i < ntasks; i++)); do
+  SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_NTASKS=$ntasks \\
+  SLURM_NODELIST=localhost "$@" &
+  pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do wait $pid || status=1; done
+exit $status
+"""
+
+
+def test_slurm_train_with_two_tasks(tmp_path, shapes_root):
+    """tools/slurm_train.sh end to end under a fake srun/scontrol."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'srun').write_text(FAKE_SRUN)
+    (bin_dir / 'scontrol').write_text('#!/usr/bin/env bash\necho 127.0.0.1\n')
+    for tool in ('srun', 'scontrol'):
+        (bin_dir / tool).chmod(0o755)
+    config = write_config(tmp_path, shapes_root, max_iters=2)
+    work = tmp_path / 'work'
+    out = run(['bash', 'tools/slurm_train.sh', 'cpu', 'tiny', config,
+               str(work)], tmp_path, GPUS='2', GPUS_PER_NODE='2',
+              MASTER_PORT='29533',
+              PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}')
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    ranks = [torch.load(str(work / f'params_final_rank{r}.pth'))
+             for r in (0, 1)]
+    for name, value in ranks[0].items():
+        assert torch.equal(value, ranks[1][name]), f'{name} differs by rank'
+    assert (work / 'iter_2.pth').exists()
