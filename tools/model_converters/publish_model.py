@@ -7,13 +7,13 @@ prints its path. ``tools/test.py CONFIG https://.../OUT-<sha8>.pth`` checks
 that prefix after downloading.
 """
 import argparse
-import os
-import os.path as osp
-import tempfile
+import hashlib
+import io
 
 import torch
 
-from mnc_mm.utils.checkpoint import safe_torch_load, sha256_of
+from mnc_mm.utils.checkpoint import safe_torch_load
+from mnc_mm.utils.fileio import atomic_write_bytes
 
 KEEP_KEYS = ('meta', 'state_dict')
 
@@ -42,19 +42,12 @@ def publish(in_file: str, out_file: str, save_keys=KEEP_KEYS) -> str:
         raise KeyError(f'{in_file} has no state_dict: found keys '
                        f'{sorted(checkpoint)}')
     published = {k: checkpoint[k] for k in save_keys if k in checkpoint}
+    buffer = io.BytesIO()
+    torch.save(published, buffer)
+    data = buffer.getvalue()
     stem = out_file[:-4] if out_file.endswith('.pth') else out_file
-    out_dir = osp.dirname(osp.abspath(stem))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.pth.part', dir=out_dir)
-    os.close(fd)
-    try:
-        torch.save(published, tmp)
-        final = f'{stem}-{sha256_of(tmp)[:8]}.pth'
-        os.replace(tmp, final)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    final = f'{stem}-{hashlib.sha256(data).hexdigest()[:8]}.pth'
+    atomic_write_bytes(data, final)
     return final
 
 
