@@ -1,0 +1,92 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""print_config, analyze_logs, image_demo, browse_dataset and benchmark,
+run by subprocess as a user would, on a tiny model trained for 2 iters."""
+import glob
+import os
+import os.path as osp
+import struct
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY = osp.join(REPO, 'configs', 'demo', 'mask-rcnn_r18-tiny_shapes.py')
+
+
+def run(*args):
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1',
+               MPLBACKEND='Agg')
+    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
+    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO,
+                          env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def ok(out):
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out
+
+
+def png_size(path):
+    """(width, height) from the IHDR chunk; fails if not a PNG."""
+    with open(path, 'rb') as f:
+        head = f.read(24)
+    assert head[:8] == b'\x89PNG\r\n\x1a\n', f'{path} is not a PNG'
+    assert head[12:16] == b'IHDR'
+    return struct.unpack('>II', head[16:24])
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, shapes_root):
+    """(config, checkpoint, scalar log) of 2 iterations of the tiny model."""
+    tmp = tmp_path_factory.mktemp('tools')
+    ann = osp.join(shapes_root, 'annotations', 'instances_val.json')
+    config = tmp / 'tiny.py'
+    config.write_text(textwrap.dedent(f'''
+        _base_ = [{TINY!r}]
+        data_root = {shapes_root + os.sep!r}
+        train_dataloader = dict(batch_size=2, num_workers=0,
+                                persistent_workers=False,
+                                dataset=dict(data_root=data_root))
+        val_dataloader = dict(batch_size=1, num_workers=0,
+                              persistent_workers=False,
+                              dataset=dict(data_root=data_root))
+        test_dataloader = val_dataloader
+        val_evaluator = dict(
+            _delete_=True, type='CocoMetric', ann_file={ann!r},
+            metric=['bbox', 'segm'])
+        test_evaluator = val_evaluator
+        train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
+                         max_iters=2, val_interval=2)
+        param_scheduler = []
+        default_hooks = dict(logger=dict(interval=1),
+                             checkpoint=dict(interval=2, by_epoch=False))
+        log_processor = dict(by_epoch=False)
+        randomness = dict(seed=0)
+        '''))
+    work = tmp / 'work'
+    ok(run('tools/train.py', config, '--work-dir', work))
+    logs = glob.glob(str(work / '*' / 'vis_data' / '2*.json'))
+    assert len(logs) == 1, logs
+    return tmp, str(config), str(work / 'iter_2.pth'), logs[0]
+
+
+def test_print_config(trained, tmp_path):
+    _, config, _, _ = trained
+    from mmengine.config import Config
+    out = ok(run('tools/misc/print_config.py', config, '--cfg-options',
+                 'model.backbone.depth=34'))
+    assert out.stdout.startswith('Config:\n')
+    assert 'depth=34' in out.stdout
+    for suffix in ('py', 'json', 'yml'):
+        path = tmp_path / 'sub' / f'full.{suffix}'
+        ok(run('tools/misc/print_config.py', config, '--save-path', path,
+               '--cfg-options', 'model.backbone.depth=34'))
+        cfg = Config.fromfile(str(path))
+        assert cfg.model.backbone.depth == 34
+        assert cfg.train_cfg.max_iters == 2
+    bad = run('tools/misc/print_config.py', config, '--save-path',
+              tmp_path / 'full.txt')
+    assert bad.returncode != 0 and '--save-path must end' in bad.stderr
