@@ -109,3 +109,39 @@ def test_analyze_logs(trained, tmp_path):
     timing = ok(run(tool, 'cal_train_time', log, '--include-outliers'))
     seconds = float(timing.stdout.split('average iter time:')[1].split()[0])
     assert seconds > 0
+
+
+def test_image_demo(trained, shapes_root, tmp_path):
+    import mmcv
+    _, config, ckpt, _ = trained
+    val = osp.join(shapes_root, 'val')
+    images = sorted(os.listdir(val))
+    one = osp.join(val, images[0])
+    ok(run('tools/image_demo.py', one, config, ckpt, '--out-dir',
+           tmp_path / 'one', '--score-thr', '0.0', '--device', 'cpu'))
+    drawn = mmcv.imread(str(tmp_path / 'one' / images[0]))
+    assert drawn.shape == mmcv.imread(one).shape
+    assert (drawn != mmcv.imread(one)).any(), 'nothing was drawn'
+
+    out = ok(run('tools/image_demo.py', val, config, ckpt, '--out-dir',
+                 tmp_path / 'all'))
+    assert f'{len(images)}/{len(images)}' in out.stdout  # progress bar
+    assert sorted(os.listdir(tmp_path / 'all')) == \
+        [osp.splitext(name)[0] + '.png' for name in images]
+    for name in images:
+        assert png_size(tmp_path / 'all' / name) == \
+            mmcv.imread(osp.join(val, name)).shape[1::-1]
+
+    missing = run('tools/image_demo.py', tmp_path / 'nope.jpg', config, ckpt,
+                  '--out-dir', tmp_path / 'x')
+    assert missing.returncode != 0
+    assert 'is neither a file nor a folder' in missing.stderr
+    junk = tmp_path / 'junk'
+    junk.mkdir()
+    (junk / 'notes.txt').write_text('not an image')
+    (junk / 'broken.jpg').write_text('not an image either')
+    broken = run('tools/image_demo.py', junk, config, ckpt, '--out-dir',
+                 tmp_path / 'x')
+    assert broken.returncode != 0
+    assert 'broken.jpg could not be read as an image' in broken.stderr
+    assert 'Traceback' not in missing.stderr + broken.stderr
