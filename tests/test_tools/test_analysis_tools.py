@@ -145,3 +145,15 @@ def test_image_demo(trained, shapes_root, tmp_path):
     assert broken.returncode != 0
     assert 'broken.jpg could not be read as an image' in broken.stderr
     assert 'Traceback' not in missing.stderr + broken.stderr
+
+
+def test_browse_dataset(trained, shapes_root, tmp_path):
+    _, config, _, _ = trained
+    out_dir = tmp_path / 'browse'
+    ok(run('tools/analysis_tools/browse_dataset.py', config, '--output-dir',
+           out_dir, '--not-show'))
+    train = sorted(os.listdir(osp.join(shapes_root, 'train')))
+    assert sorted(os.listdir(out_dir)) == train
+    for name in train:
+        # the train pipeline resizes to a short side of 256 (max 384)
+        assert min(png_size(out_dir / name)) == 256
