@@ -157,3 +157,15 @@ def test_browse_dataset(trained, shapes_root, tmp_path):
     for name in train:
         # the train pipeline resizes to a short side of 256 (max 384)
         assert min(png_size(out_dir / name)) == 256
+
+
+def test_benchmark_on_cpu(trained):
+    _, config, ckpt, _ = trained
+    out = ok(run('tools/analysis_tools/benchmark.py', config, ckpt,
+                 '--device', 'cpu', '--max-iter', '4', '--num-warmup', '1',
+                 '--log-interval', '1', '--repeat-num', '2'))
+    fps = float(out.stdout.split('Overall fps:')[1].split()[0])
+    latency = float(out.stdout.split('latency:')[1].split()[0])
+    assert fps > 0 and latency > 0
+    assert 'Device: cpu' in out.stdout
+    assert out.stdout.count('Done image') == 6  # 3 timed images x 2 runs
