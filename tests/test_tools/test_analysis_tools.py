@@ -1,0 +1,171 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""print_config, analyze_logs, image_demo, browse_dataset and benchmark,
+run by subprocess as a user would, on a tiny model trained for 2 iters."""
+import glob
+import os
+import os.path as osp
+import struct
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY = osp.join(REPO, 'configs', 'demo', 'mask-rcnn_r18-tiny_shapes.py')
+
+
+def run(*args):
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1',
+               MPLBACKEND='Agg')
+    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
+    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO,
+                          env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def ok(out):
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out
+
+
+def png_size(path):
+    """(width, height) from the IHDR chunk; fails if not a PNG."""
+    with open(path, 'rb') as f:
+        head = f.read(24)
+    assert head[:8] == b'\x89PNG\r\n\x1a\n', f'{path} is not a PNG'
+    assert head[12:16] == b'IHDR'
+    return struct.unpack('>II', head[16:24])
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, shapes_root):
+    """(config, checkpoint, scalar log) of 2 iterations of the tiny model."""
+    tmp = tmp_path_factory.mktemp('tools')
+    ann = osp.join(shapes_root, 'annotations', 'instances_val.json')
+    config = tmp / 'tiny.py'
+    config.write_text(textwrap.dedent(f'''
+        _base_ = [{TINY!r}]
+        data_root = {shapes_root + os.sep!r}
+        train_dataloader = dict(batch_size=2, num_workers=0,
+                                persistent_workers=False,
+                                dataset=dict(data_root=data_root))
+        val_dataloader = dict(batch_size=1, num_workers=0,
+                              persistent_workers=False,
+                              dataset=dict(data_root=data_root))
+        test_dataloader = val_dataloader
+        val_evaluator = dict(
+            _delete_=True, type='CocoMetric', ann_file={ann!r},
+            metric=['bbox', 'segm'])
+        test_evaluator = val_evaluator
+        train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
+                         max_iters=2, val_interval=2)
+        param_scheduler = []
+        default_hooks = dict(logger=dict(interval=1),
+                             checkpoint=dict(interval=2, by_epoch=False))
+        log_processor = dict(by_epoch=False)
+        randomness = dict(seed=0)
+        '''))
+    work = tmp / 'work'
+    ok(run('tools/train.py', config, '--work-dir', work))
+    logs = glob.glob(str(work / '*' / 'vis_data' / '2*.json'))
+    assert len(logs) == 1, logs
+    return tmp, str(config), str(work / 'iter_2.pth'), logs[0]
+
+
+def test_print_config(trained, tmp_path):
+    _, config, _, _ = trained
+    from mmengine.config import Config
+    for suffix in ('py', 'yml'):
+        path = tmp_path / 'sub' / f'full.{suffix}'
+        out = ok(run('tools/misc/print_config.py', config, '--save-path',
+                     path, '--cfg-options', 'model.backbone.depth=34'))
+        assert out.stdout.startswith('Config:\n')
+        assert 'depth=34' in out.stdout
+        cfg = Config.fromfile(str(path))
+        assert cfg.model.backbone.depth == 34
+        assert cfg.train_cfg.max_iters == 2
+    bad = run('tools/misc/print_config.py', config, '--save-path',
+              tmp_path / 'full.txt')
+    assert bad.returncode != 0 and '--save-path must end' in bad.stderr
+
+
+def test_analyze_logs(trained, tmp_path):
+    _, _, _, log = trained
+    tool = 'tools/analysis_tools/analyze_logs.py'
+    out = tmp_path / 'curve.png'
+    ok(run(tool, 'plot_curve', log, log, '--keys', 'loss', 'segm_mAP',
+           '--legend', 'a', 'b', 'c', 'd', '--title', 'tiny', '--out', out))
+    assert png_size(out) == (640, 480)  # matplotlib's default figure
+
+    missing = run(tool, 'plot_curve', log, '--keys', 'loss_nope', '--out',
+                  tmp_path / 'x.png')
+    assert missing.returncode != 0
+    assert "has no key 'loss_nope'" in missing.stderr
+    assert 'loss_cls' in missing.stderr and 'coco/segm_mAP' in missing.stderr
+    assert 'Traceback' not in missing.stderr
+    assert not (tmp_path / 'x.png').exists()
+
+    timing = ok(run(tool, 'cal_train_time', log, '--include-outliers'))
+    seconds = float(timing.stdout.split('average iter time:')[1].split()[0])
+    assert seconds > 0
+
+
+def test_image_demo(trained, shapes_root, tmp_path):
+    import mmcv
+    _, config, ckpt, _ = trained
+    val = osp.join(shapes_root, 'val')
+    images = sorted(os.listdir(val))
+    one = osp.join(val, images[0])
+    ok(run('tools/image_demo.py', one, config, ckpt, '--out-dir',
+           tmp_path / 'one', '--score-thr', '0.0', '--device', 'cpu'))
+    drawn = mmcv.imread(str(tmp_path / 'one' / images[0]))
+    assert drawn.shape == mmcv.imread(one).shape
+    assert (drawn != mmcv.imread(one)).any(), 'nothing was drawn'
+
+    out = ok(run('tools/image_demo.py', val, config, ckpt, '--out-dir',
+                 tmp_path / 'all'))
+    assert f'{len(images)}/{len(images)}' in out.stdout  # progress bar
+    assert sorted(os.listdir(tmp_path / 'all')) == \
+        [osp.splitext(name)[0] + '.png' for name in images]
+    for name in images:
+        assert png_size(tmp_path / 'all' / name) == \
+            mmcv.imread(osp.join(val, name)).shape[1::-1]
+
+    missing = run('tools/image_demo.py', tmp_path / 'nope.jpg', config, ckpt,
+                  '--out-dir', tmp_path / 'x')
+    assert missing.returncode != 0
+    assert 'is neither a file nor a folder' in missing.stderr
+    junk = tmp_path / 'junk'
+    junk.mkdir()
+    (junk / 'notes.txt').write_text('not an image')
+    (junk / 'broken.jpg').write_text('not an image either')
+    broken = run('tools/image_demo.py', junk, config, ckpt, '--out-dir',
+                 tmp_path / 'x')
+    assert broken.returncode != 0
+    assert 'broken.jpg could not be read as an image' in broken.stderr
+    assert 'Traceback' not in missing.stderr + broken.stderr
+
+
+def test_browse_dataset(trained, shapes_root, tmp_path):
+    _, config, _, _ = trained
+    out_dir = tmp_path / 'browse'
+    ok(run('tools/analysis_tools/browse_dataset.py', config, '--output-dir',
+           out_dir, '--not-show'))
+    train = sorted(os.listdir(osp.join(shapes_root, 'train')))
+    assert sorted(os.listdir(out_dir)) == train
+    for name in train:
+        # the train pipeline resizes to a short side of 256 (max 384)
+        assert min(png_size(out_dir / name)) == 256
+
+
+def test_benchmark_on_cpu(trained):
+    _, config, ckpt, _ = trained
+    out = ok(run('tools/analysis_tools/benchmark.py', config, ckpt,
+                 '--device', 'cpu', '--max-iter', '4', '--num-warmup', '1',
+                 '--log-interval', '1', '--repeat-num', '2'))
+    fps = float(out.stdout.split('Overall fps:')[1].split()[0])
+    latency = float(out.stdout.split('latency:')[1].split()[0])
+    assert fps > 0 and latency > 0
+    assert 'Device: cpu' in out.stdout
+    assert out.stdout.count('Done image') == 6  # 3 timed images x 2 runs
