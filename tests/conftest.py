@@ -5,6 +5,7 @@ import functools
 import http.server
 import os
 import os.path as osp
+import textwrap
 import threading
 
 import pytest
@@ -28,6 +29,46 @@ def shapes_root(tmp_path_factory):
     make_shapes_dataset(root, num_train=8, num_val=4, seed=0,
                         img_size=(96, 128))
     return root
+
+
+@pytest.fixture(scope='session')
+def tiny_config_file():
+    """Factory: write a config file inheriting the demo config, shrunk to
+    ``max_iters`` iterations on ``data_root`` (COCO bbox/segm metric)."""
+    return _write_tiny_config
+
+
+def _write_tiny_config(path, data_root, max_iters=3, ckpt_interval=None,
+                       val_interval=None, extra=''):
+    ann = osp.join(data_root, 'annotations', 'instances_val.json')
+    text = textwrap.dedent(f'''
+        _base_ = [{TINY_CONFIG!r}]
+        data_root = {data_root + os.sep!r}
+        train_dataloader = dict(batch_size=2, num_workers=0,
+                                persistent_workers=False,
+                                dataset=dict(data_root=data_root))
+        val_dataloader = dict(batch_size=1, num_workers=0,
+                              persistent_workers=False,
+                              dataset=dict(data_root=data_root))
+        test_dataloader = val_dataloader
+        val_evaluator = dict(
+            _delete_=True, type='CocoMetric', ann_file={ann!r},
+            metric=['bbox', 'segm'])
+        test_evaluator = val_evaluator
+        train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
+                         max_iters={max_iters},
+                         val_interval={val_interval or 10**6})
+        param_scheduler = []
+        default_hooks = dict(
+            logger=dict(interval=1),
+            checkpoint=dict(interval={ckpt_interval or max_iters},
+                            by_epoch=False))
+        log_processor = dict(by_epoch=False)
+        randomness = dict(seed=0)
+        ''') + textwrap.dedent(extra)
+    with open(path, 'w') as f:
+        f.write(text)
+    return str(path)
 
 
 @pytest.fixture(scope='session')

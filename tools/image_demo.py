@@ -16,12 +16,13 @@ import os.path as osp
 
 import mmcv
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.utils import ProgressBar
 from mmdet.apis import inference_detector, init_detector
 from mmdet.registry import VISUALIZERS
 
 import mnc_mm  # noqa: F401  (registers our modules, safe checkpoint loading)
+from mnc_mm.utils.runtime import add_cfg_options_argument
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -39,12 +40,7 @@ def parse_args():
         '--device',
         default='cuda:0' if torch.cuda.is_available() else 'cpu',
         help='device used for inference (cuda:0 if there is one, else cpu)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
+    add_cfg_options_argument(parser)
     return parser.parse_args()
 
 

@@ -10,13 +10,13 @@ import os
 import warnings
 from copy import deepcopy
 
-from mmengine.config import ConfigDict, DictAction
+from mmengine.config import ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mnc_mm  # noqa: F401  (registers our modules, safe checkpoint loading)
 from mnc_mm.utils.dist import LAUNCHERS
-from mnc_mm.utils.runtime import load_tool_config
+from mnc_mm.utils.runtime import add_cfg_options_argument, load_tool_config
 
 
 def parse_args():
@@ -40,12 +40,7 @@ def parse_args():
         'to the work_dir/timestamp/show_dir')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
+    add_cfg_options_argument(parser)
     parser.add_argument(
         '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
     parser.add_argument('--tta', action='store_true')

@@ -9,13 +9,13 @@ a GPU (gloo), and ``--amp`` without CUDA stops with a clear message.
 import argparse
 import os
 
-from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mnc_mm  # noqa: F401  (registers our modules, safe checkpoint loading)
 from mnc_mm.utils.dist import LAUNCHERS
-from mnc_mm.utils.runtime import check_amp_available, load_tool_config
+from mnc_mm.utils.runtime import (add_cfg_options_argument,
+                                  check_amp_available, load_tool_config)
 
 
 def parse_args():
@@ -39,12 +39,7 @@ def parse_args():
         help='If specify checkpoint path, resume from it, while if not '
         'specify, try to auto resume from the latest checkpoint '
         'in the work directory.')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
+    add_cfg_options_argument(parser)
     parser.add_argument(
         '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.

@@ -39,3 +39,14 @@ def load_tool_config(config: str, cfg_options=None, launcher: str = 'none',
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config))[0])
     return cfg
+
+
+def add_cfg_options_argument(parser) -> None:
+    """mmdet's ``--cfg-options key=value ...`` flag, shared by the tools."""
+    from mmengine.config import DictAction
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file.')

@@ -7,12 +7,10 @@ import os.path as osp
 import struct
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY = osp.join(REPO, 'configs', 'demo', 'mask-rcnn_r18-tiny_shapes.py')
 
 
 def run(*args):
@@ -39,33 +37,11 @@ def png_size(path):
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory, shapes_root):
+def trained(tmp_path_factory, shapes_root, tiny_config_file):
     """(config, checkpoint, scalar log) of 2 iterations of the tiny model."""
     tmp = tmp_path_factory.mktemp('tools')
-    ann = osp.join(shapes_root, 'annotations', 'instances_val.json')
-    config = tmp / 'tiny.py'
-    config.write_text(textwrap.dedent(f'''
-        _base_ = [{TINY!r}]
-        data_root = {shapes_root + os.sep!r}
-        train_dataloader = dict(batch_size=2, num_workers=0,
-                                persistent_workers=False,
-                                dataset=dict(data_root=data_root))
-        val_dataloader = dict(batch_size=1, num_workers=0,
-                              persistent_workers=False,
-                              dataset=dict(data_root=data_root))
-        test_dataloader = val_dataloader
-        val_evaluator = dict(
-            _delete_=True, type='CocoMetric', ann_file={ann!r},
-            metric=['bbox', 'segm'])
-        test_evaluator = val_evaluator
-        train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
-                         max_iters=2, val_interval=2)
-        param_scheduler = []
-        default_hooks = dict(logger=dict(interval=1),
-                             checkpoint=dict(interval=2, by_epoch=False))
-        log_processor = dict(by_epoch=False)
-        randomness = dict(seed=0)
-        '''))
+    config = tiny_config_file(tmp / 'tiny.py', shapes_root, max_iters=2,
+                              val_interval=2)
     work = tmp / 'work'
     ok(run('tools/train.py', config, '--work-dir', work))
     logs = glob.glob(str(work / '*' / 'vis_data' / '2*.json'))

@@ -6,14 +6,12 @@ import os.path as osp
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY = osp.join(REPO, 'configs', 'demo', 'mask-rcnn_r18-tiny_shapes.py')
 
 # Saves each rank's parameters: before training (rank 0) and after it.
 DUMP_HOOK = '''
@@ -39,37 +37,20 @@ class RankParamDumpHook(Hook):
 '''
 
 
-def write_config(tmp_path, data_root, max_iters=3, ckpt_interval=None):
-    ann = osp.join(data_root, 'annotations', 'instances_val.json')
-    (tmp_path / 'rank_dump.py').write_text(DUMP_HOOK)
-    path = tmp_path / 'tiny.py'
-    path.write_text(textwrap.dedent(f'''
-        _base_ = [{TINY!r}]
-        custom_imports = dict(imports=['mnc_mm', 'rank_dump'])
-        custom_hooks = [dict(type='RankParamDumpHook')]
-        data_root = {data_root + os.sep!r}
-        train_dataloader = dict(batch_size=2, num_workers=0,
-                                persistent_workers=False,
-                                dataset=dict(data_root=data_root))
-        val_dataloader = dict(batch_size=1, num_workers=0,
-                              persistent_workers=False,
-                              dataset=dict(data_root=data_root))
-        test_dataloader = val_dataloader
-        val_evaluator = dict(
-            _delete_=True, type='CocoMetric', ann_file={ann!r},
-            metric=['bbox', 'segm'])
-        test_evaluator = val_evaluator
-        train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
-                         max_iters={max_iters}, val_interval=10**6)
-        param_scheduler = []
-        default_hooks = dict(
-            logger=dict(interval=1),
-            checkpoint=dict(interval={ckpt_interval or max_iters},
-                            by_epoch=False))
-        log_processor = dict(by_epoch=False)
-        randomness = dict(seed=0)
-        '''))
-    return str(path)
+@pytest.fixture(scope='module')
+def write_config(tiny_config_file):
+    """Factory: the tiny config, dumping each rank's parameters."""
+
+    def write(tmp_path, data_root, max_iters=3, ckpt_interval=None):
+        (tmp_path / 'rank_dump.py').write_text(DUMP_HOOK)
+        return tiny_config_file(
+            tmp_path / 'tiny.py', data_root, max_iters, ckpt_interval,
+            extra="""
+            custom_imports = dict(imports=['mnc_mm', 'rank_dump'])
+            custom_hooks = [dict(type='RankParamDumpHook')]
+            """)
+
+    return write
 
 
 def run(cmd, tmp_path, **env):
@@ -80,7 +61,8 @@ def run(cmd, tmp_path, **env):
                           capture_output=True, text=True, timeout=600)
 
 
-def test_amp_without_cuda_is_a_clear_message(tmp_path, shapes_root):
+def test_amp_without_cuda_is_a_clear_message(tmp_path, shapes_root,
+                                             write_config):
     if torch.cuda.is_available():
         pytest.skip('the message is for machines without CUDA')
     out = run([sys.executable, 'tools/train.py',
@@ -91,7 +73,7 @@ def test_amp_without_cuda_is_a_clear_message(tmp_path, shapes_root):
     assert 'Traceback' not in out.stderr
 
 
-def test_config_typo_names_the_type(tmp_path, shapes_root):
+def test_config_typo_names_the_type(tmp_path, shapes_root, write_config):
     out = run([sys.executable, 'tools/train.py',
                write_config(tmp_path, shapes_root), '--work-dir',
                str(tmp_path / 'w'), '--cfg-options',
@@ -101,7 +83,7 @@ def test_config_typo_names_the_type(tmp_path, shapes_root):
 
 
 @pytest.fixture(scope='module')
-def dist_trained(tmp_path_factory, shapes_root):
+def dist_trained(tmp_path_factory, shapes_root, write_config):
     """3 iterations of the tiny model with tools/dist_train.sh, 2 CPU procs."""
     tmp_path = tmp_path_factory.mktemp('dist')
     config = write_config(tmp_path, shapes_root)
@@ -170,7 +152,7 @@ def test_publish_then_test_by_url(dist_trained, http_server):
     assert cached.read_bytes() == open(published, 'rb').read()
 
 
-def test_resume_after_sigkill(tmp_path, shapes_root):
+def test_resume_after_sigkill(tmp_path, shapes_root, write_config):
     """Kill training with SIGKILL mid-run; ``--resume`` picks up the last
     checkpoint and finishes."""
     config = write_config(tmp_path, shapes_root, max_iters=10,
@@ -223,7 +205,7 @@ exit $status
 """
 
 
-def test_slurm_train_with_two_tasks(tmp_path, shapes_root):
+def test_slurm_train_with_two_tasks(tmp_path, shapes_root, write_config):
     """tools/slurm_train.sh end to end under a fake srun/scontrol."""
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()

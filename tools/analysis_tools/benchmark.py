@@ -18,13 +18,14 @@ import time
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.model.utils import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from mmdet.registry import MODELS
 
 import mnc_mm  # noqa: F401  (registers our modules, safe checkpoint loading)
+from mnc_mm.utils.runtime import add_cfg_options_argument
 
 
 def parse_args():
@@ -45,12 +46,7 @@ def parse_args():
         help='cpu or cuda[:N] (cuda if there is one)')
     parser.add_argument('--fuse-conv-bn', action='store_true',
                         help='fuse conv and bn layers first')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
+    add_cfg_options_argument(parser)
     args = parser.parse_args()
     if args.max_iter <= args.num_warmup or args.num_warmup < 0:
         parser.error('--max-iter must be larger than --num-warmup >= 0')

@@ -12,7 +12,7 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 from mmdet.models.utils import mask2ndarray
@@ -20,6 +20,7 @@ from mmdet.registry import DATASETS, VISUALIZERS
 from mmdet.structures.bbox import BaseBoxes
 
 import mnc_mm  # noqa: F401  (registers our modules)
+from mnc_mm.utils.runtime import add_cfg_options_argument
 
 
 def parse_args():
@@ -36,12 +37,7 @@ def parse_args():
         type=float,
         default=2,
         help='the interval of show (s)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
+    add_cfg_options_argument(parser)
     return parser.parse_args()
 
 

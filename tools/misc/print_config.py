@@ -8,10 +8,11 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmdet.utils import replace_cfg_vals, update_data_root
 
 import mnc_mm  # noqa: F401  (registers our modules)
+from mnc_mm.utils.runtime import add_cfg_options_argument
 
 SUFFIXES = ('.py', '.json', '.yml', '.yaml')
 
@@ -23,12 +24,7 @@ def parse_args():
         '--save-path',
         default=None,
         help='save path of whole config, suffixed with .py, .json or .yml')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
+    add_cfg_options_argument(parser)
     return parser.parse_args()
 
 

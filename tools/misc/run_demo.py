@@ -5,14 +5,18 @@
 2. trains the chosen model with ``tools/train.py`` (CPU is fine);
 3. evaluates the last checkpoint with ``tools/test.py`` (COCO bbox/segm
    mAP with pycocotools, and the papers' mAP^r at mask IoU 0.5/0.7);
-4. prints a summary table of the metrics and the time taken.
+4. draws the training loss curve (``loss_curve.png``) and the predictions
+   on a few val images (``predictions/*.png``);
+5. prints a summary table of the metrics and the time taken.
 
 Everything goes to ``--work-dir`` (default ``work_dirs/demo``).
 """
 import argparse
 import glob
 import json
+import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +39,9 @@ def parse_args():
     parser.add_argument('--num-train', type=int, default=400)
     parser.add_argument('--num-val', type=int, default=100)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--num-shown', type=int, default=4,
+        help='val images drawn with their predictions')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -72,6 +79,29 @@ def last_metrics(work_dir):
     raise RuntimeError(f'no evaluation results found under {work_dir}')
 
 
+def train_log(work_dir):
+    """The scalar log of the training run (the oldest ``vis_data`` log)."""
+    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', '*.json')))
+    if not logs:
+        raise RuntimeError(f'no training log found under {work_dir}')
+    return logs[0]
+
+
+def draw_results(python, config, checkpoint, work_dir, data_root, num_shown):
+    """Loss curve and predictions on the first ``num_shown`` val images."""
+    run([python, 'tools/analysis_tools/analyze_logs.py', 'plot_curve',
+         train_log(work_dir), '--keys', 'loss', 'loss_mask', '--legend',
+         'loss', 'loss_mask', '--title', 'demo training', '--out',
+         osp.join(work_dir, 'loss_curve.png')])
+    inputs = osp.join(work_dir, 'demo_inputs')
+    os.makedirs(inputs, exist_ok=True)
+    for name in sorted(os.listdir(osp.join(data_root, 'val')))[:num_shown]:
+        shutil.copy(osp.join(data_root, 'val', name), inputs)
+    run([python, 'tools/image_demo.py', inputs, config, checkpoint,
+         '--out-dir', osp.join(work_dir, 'predictions'), '--score-thr',
+         '0.5', '--device', 'cpu'])
+
+
 def main():
     args = parse_args()
     if args.model not in DEMO_CONFIGS:
@@ -99,6 +129,8 @@ def main():
     run([python, 'tools/test.py', config, checkpoint, '--work-dir', work_dir,
          '--cfg-options', *options])
     metrics = last_metrics(work_dir)
+    draw_results(python, config, checkpoint, work_dir, data_root,
+                 args.num_shown)
     total = time.time() - start
     print('\n| metric | value |\n| --- | --- |')
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP',
@@ -109,6 +141,8 @@ def main():
     print(f'| train time (s) | {train_time:.0f} |')
     print(f'| total time (s) | {total:.0f} |')
     print(f'| checkpoint | {osp.relpath(checkpoint, REPO)} |')
+    print(f'| loss curve | {osp.relpath(work_dir, REPO)}/loss_curve.png |')
+    print(f'| predictions | {osp.relpath(work_dir, REPO)}/predictions/ |')
 
 
 if __name__ == '__main__':
