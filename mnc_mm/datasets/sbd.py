@@ -23,6 +23,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import scipy.io as sio
 
+from .coco_format import mask_to_coco_annotation
+
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus',
                'car', 'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
                'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
@@ -112,8 +114,6 @@ def sbd_to_coco(sbd_root: str,
         masks are compressed RLE, ``bbox`` is the tight box of the mask
         (xywh with w = x2 - x1 + 1), ``iscrowd`` is 0.
     """
-    from pycocotools import mask as mask_utils
-
     images, annotations = [], []
     for img_id, name in enumerate(read_split_file(split_file), 1):
         img_file = osp.join(sbd_root, img_dir, name + '.jpg')
@@ -126,17 +126,9 @@ def sbd_to_coco(sbd_root: str,
         images.append(
             dict(id=img_id, file_name=name + '.jpg', height=h, width=w))
         for inst_id, label, mask in instances:
-            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
             annotations.append(
-                dict(
-                    id=len(annotations) + 1,
-                    image_id=img_id,
-                    category_id=label,
-                    segmentation=dict(
-                        size=[h, w], counts=rle['counts'].decode('ascii')),
-                    area=float(mask_utils.area(rle)),
-                    bbox=[float(v) for v in mask_utils.toBbox(rle)],
-                    iscrowd=0,
+                mask_to_coco_annotation(
+                    mask, len(annotations) + 1, img_id, label,
                     sbd_instance_id=inst_id))
     return dict(
         images=images,

@@ -17,7 +17,8 @@ import zlib
 from typing import Dict, List, Tuple
 
 import numpy as np
-from pycocotools import mask as mask_utils
+
+from .coco_format import mask_to_coco_annotation
 
 SHAPES_CLASSES = ('circle', 'square', 'triangle')
 SHAPES_PALETTE = [(220, 20, 60), (0, 128, 255), (255, 200, 0)]
@@ -174,23 +175,6 @@ def visible_instances(owner: np.ndarray, classes: List[int],
     return instances
 
 
-def _coco_annotation(mask: np.ndarray, cls: int, ann_id: int,
-                     img_id: int) -> dict:
-    """COCO annotation of a bool (H, W) mask, as compressed RLE."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    bbox = [float(v) for v in mask_utils.toBbox(rle)]
-    return dict(
-        id=ann_id,
-        image_id=img_id,
-        category_id=cls + 1,
-        segmentation=dict(
-            size=[int(s) for s in rle['size']],
-            counts=rle['counts'].decode('ascii')),
-        area=float(mask_utils.area(rle)),
-        bbox=bbox,
-        iscrowd=0)
-
-
 def _make_split(out_dir: str, split: str, num_images: int, seed: int,
                 img_size: Tuple[int, int]) -> str:
     """Write ``out_dir/<split>/*.png`` and the split's COCO json."""
@@ -211,7 +195,8 @@ def _make_split(out_dir: str, split: str, num_images: int, seed: int,
                 width=img.shape[1]))
         for cls, mask in instances:
             annotations.append(
-                _coco_annotation(mask, cls, len(annotations) + 1, i + 1))
+                mask_to_coco_annotation(mask, len(annotations) + 1, i + 1,
+                                        cls + 1))
     coco = dict(
         info=dict(description=f'mnc_mm synthetic shapes, {split}, '
                   f'seed {seed}'),

@@ -59,12 +59,12 @@ class PSRoIPoolFunction(Function):
         ctx.params = (output_dim, pooled_size, group_size,
                       float(spatial_scale))
         ctx.input_shape = input.shape
+        rois = rois.contiguous()
         ctx.save_for_backward(rois)
         output = input.new_empty(
             (rois.size(0), output_dim, pooled_size, pooled_size))
         if rois.size(0) > 0:
-            get_op('ps_roi_pool_forward')(input.contiguous(),
-                                          rois.contiguous(), output,
+            get_op('ps_roi_pool_forward')(input.contiguous(), rois, output,
                                           *ctx.params)
         return output
 
@@ -74,9 +74,8 @@ class PSRoIPoolFunction(Function):
         rois, = ctx.saved_tensors
         grad_input = grad_output.new_zeros(ctx.input_shape)
         if rois.size(0) > 0:
-            get_op('ps_roi_pool_backward')(grad_output.contiguous(),
-                                           rois.contiguous(), grad_input,
-                                           *ctx.params)
+            get_op('ps_roi_pool_backward')(grad_output.contiguous(), rois,
+                                           grad_input, *ctx.params)
         return grad_input, None, None, None, None, None
 
 

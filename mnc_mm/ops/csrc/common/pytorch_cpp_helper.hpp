@@ -17,4 +17,9 @@
   CHECK_CPU(x);            \
   CHECK_CONTIGUOUS(x)
 
+// The error of an op entry point given CUDA tensors in a CPU-only build.
+#define MNC_MM_CUDA_NOT_BUILT(op)                                          \
+  TORCH_CHECK(false, op ": mnc_mm._ext was built without CUDA; rebuild it " \
+              "with FORCE_CUDA=1 on a machine with the CUDA toolkit")
+
 #endif  // MNC_MM_PYTORCH_CPP_HELPER_HPP

@@ -85,9 +85,7 @@ void ps_roi_pool_forward(at::Tensor input, at::Tensor rois, at::Tensor output,
     PSRoIPoolForwardCUDAKernelLauncher(input, rois, output, output_dim,
                                        pooled_size, group_size, spatial_scale);
 #else
-    TORCH_CHECK(false, "ps_roi_pool: mnc_mm._ext was built without CUDA; "
-                "rebuild it with FORCE_CUDA=1 on a machine with the CUDA "
-                "toolkit");
+    MNC_MM_CUDA_NOT_BUILT("ps_roi_pool");
 #endif
   } else {
     CHECK_CPU(input);
@@ -111,9 +109,7 @@ void ps_roi_pool_backward(at::Tensor grad_output, at::Tensor rois,
                                         output_dim, pooled_size, group_size,
                                         spatial_scale);
 #else
-    TORCH_CHECK(false, "ps_roi_pool: mnc_mm._ext was built without CUDA; "
-                "rebuild it with FORCE_CUDA=1 on a machine with the CUDA "
-                "toolkit");
+    MNC_MM_CUDA_NOT_BUILT("ps_roi_pool");
 #endif
   } else {
     CHECK_CPU(grad_output);

@@ -68,8 +68,7 @@ void roi_warp_forward(const at::Tensor& input, const at::Tensor& rois,
     roi_warp_forward_cuda(input, rois, output, pooled_height, pooled_width,
                           spatial_scale, quantize);
 #else
-    TORCH_CHECK(false, "roi_warp: mnc_mm._ext was built without CUDA; "
-                "rebuild with FORCE_CUDA=1 on a machine with a CUDA toolkit");
+    MNC_MM_CUDA_NOT_BUILT("roi_warp");
 #endif
   } else {
     roi_warp_forward_cpu(input, rois, output, pooled_height, pooled_width,
@@ -105,8 +104,7 @@ void roi_warp_backward(const at::Tensor& grad_output, const at::Tensor& input,
                            pooled_height, pooled_width, spatial_scale,
                            quantize);
 #else
-    TORCH_CHECK(false, "roi_warp: mnc_mm._ext was built without CUDA; "
-                "rebuild with FORCE_CUDA=1 on a machine with a CUDA toolkit");
+    MNC_MM_CUDA_NOT_BUILT("roi_warp");
 #endif
   } else {
     roi_warp_backward_cpu(grad_output, input, rois, grad_input, grad_rois,
