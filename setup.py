@@ -111,7 +111,10 @@ setup(
     package_data={'mnc_mm.ops': ['csrc/**/*']},
     python_requires='>=3.9',
     install_requires=parse_requirements('runtime.txt'),
-    extras_require={'tests': parse_requirements('tests.txt')},
+    extras_require={
+        'tests': parse_requirements('tests.txt'),
+        'convert': parse_requirements('convert.txt')
+    },
     ext_modules=ext_modules,
     cmdclass=cmdclass,
     zip_safe=False)
