@@ -1,12 +1,40 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The official FCIS release (msracver/FCIS, MXNet): its parameters.
+"""The official FCIS release (msracver/FCIS, MXNet): its parameters and
+their names in our FCIS model.
 
 Names and shapes follow ``fcis/symbols/resnet_v1_101_fcis.py``
 (converters_spec §4.1): ``arg:`` arrays are weights, biases and BN
 gamma/beta, ``aux:`` arrays are BN moving statistics. Backbone convs have no
 bias; every head conv has one. All arrays are float32.
+
+Name map (converters_spec §4.2-4.8), the one table of this conversion:
+
+==============================  ==========================================
+official                        ours
+==============================  ==========================================
+conv1, bn_conv1                 backbone.conv1, backbone.bn1
+res{S}{b}_branch2{a,b,c}        backbone.layer{S-1}.{i}.conv{1,2,3}
+bn{S}{b}_branch2{a,b,c}         backbone.layer{S-1}.{i}.bn{1,2,3}
+res{S}a_branch1, bn{S}a_branch1 backbone.layer{S-1}.0.downsample.{0,1}
+rpn_conv_3x3                    rpn_head.rpn_conv
+rpn_cls_score                   rpn_head.rpn_cls (2, A) -> (A, 2), fg first
+rpn_bbox_pred                   rpn_head.rpn_reg
+conv_new_1                      neck.convs.0.conv
+fcis_cls_seg                    roi_head.conv_cls_seg (official order)
+fcis_bbox (or fcis_bbox_*_test) roi_head.conv_bbox (official order)
+==============================  ==========================================
+
+BN: gamma, beta, moving_mean, moving_var -> weight, bias, running_mean,
+running_var; ``num_batches_tracked`` is set to 0. Block index i: ``a`` -> 0,
+``b``/``c`` -> 1/2 (stages 2, 5) and ``b<k>`` -> k (stages 3, 4).
 """
-from typing import Dict, List, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .mapping import rename_arrays
+from .rpn_layout import rpn_cls_official_to_mmdet_softmax
 
 Shape = Tuple[int, ...]
 
@@ -105,3 +133,117 @@ def fcis_official_params(num_classes: int = 81,
         params[weight] = params['arg:fcis_bbox_weight']
         params[bias] = params['arg:fcis_bbox_bias']
     return params
+
+
+BN_PARAMS = (('arg', 'gamma', 'weight'), ('arg', 'beta', 'bias'),
+             ('aux', 'moving_mean', 'running_mean'),
+             ('aux', 'moving_var', 'running_var'))
+HEADS = {
+    'rpn_conv_3x3': 'rpn_head.rpn_conv',
+    'rpn_cls_score': 'rpn_head.rpn_cls',
+    'rpn_bbox_pred': 'rpn_head.rpn_reg',
+    'conv_new_1': 'neck.convs.0.conv',
+    'fcis_cls_seg': 'roi_head.conv_cls_seg',
+    'fcis_bbox': 'roi_head.conv_bbox',
+}
+# --bbox-weights: the normalised regressor with the official test-time
+# stds (as the official evaluation), or the ``_test`` copy with stds 1.
+BBOX_TARGET_STDS = {
+    'normalised': (0.2, 0.2, 0.5, 0.5),
+    'test': (1.0, 1.0, 1.0, 1.0),
+}
+
+
+def _map_conv_bn(names: Dict[str, str], conv: str, bn: str,
+                 conv_key: str, bn_key: str) -> None:
+    names[f'arg:{conv}_weight'] = f'{conv_key}.weight'
+    for kind, official, ours in BN_PARAMS:
+        names[f'{kind}:{bn}_{official}'] = f'{bn_key}.{ours}'
+
+
+def resnet_v1_101_name_map(prefix: str = 'backbone.') -> Dict[str, str]:
+    """Official backbone array name -> mmdet ``ResNet`` state-dict key."""
+    names: Dict[str, str] = {}
+    _map_conv_bn(names, 'conv1', 'bn_conv1', f'{prefix}conv1',
+                 f'{prefix}bn1')
+    for stage, num_blocks, _ in RESNET_V1_101_STAGES:
+        for i, block in enumerate(resnet_v1_block_names(stage, num_blocks)):
+            bn = 'bn' + block[len('res'):]
+            layer = f'{prefix}layer{stage - 1}.{i}'
+            for j, branch in enumerate('abc', start=1):
+                _map_conv_bn(names, f'{block}_branch2{branch}',
+                             f'{bn}_branch2{branch}', f'{layer}.conv{j}',
+                             f'{layer}.bn{j}')
+            if i == 0:
+                _map_conv_bn(names, f'{block}_branch1', f'{bn}_branch1',
+                             f'{layer}.downsample.0',
+                             f'{layer}.downsample.1')
+    return names
+
+
+def fcis_name_map() -> Dict[str, str]:
+    """Official ``.params`` name -> our FCIS state-dict key (532 entries;
+    the box regressor from the normalised ``fcis_bbox_*`` arrays)."""
+    names = resnet_v1_101_name_map()
+    for layer, module in HEADS.items():
+        for param in ('weight', 'bias'):
+            names[f'arg:{layer}_{param}'] = f'{module}.{param}'
+    return names
+
+
+def bn_num_batches_tracked(name_map: Mapping[str, str]
+                           ) -> Dict[str, torch.Tensor]:
+    """``{'<bn>.num_batches_tracked': 0}`` for every BN of ``name_map``, so
+    that strict loading finds them."""
+    suffix = '.running_mean'
+    return {key[:-len(suffix)] + '.num_batches_tracked':
+            torch.tensor(0, dtype=torch.long)
+            for key in name_map.values() if key.endswith(suffix)}
+
+
+def convert_fcis_arrays(arrays: Mapping[str, Optional[np.ndarray]],
+                        bbox_weights: str = 'normalised',
+                        source: str = '<params>'
+                        ) -> Tuple[Dict[str, torch.Tensor], Dict]:
+    """Our FCIS state dict from the arrays of an official ``.params`` file.
+
+    Args:
+        arrays: ``{'arg:conv1_weight': array, ...}`` as in the file.
+        bbox_weights: ``'normalised'`` takes ``fcis_bbox_{weight,bias}``
+            (use box coder stds (0.2, 0.2, 0.5, 0.5)); ``'test'`` takes the
+            de-normalised ``fcis_bbox_{weight,bias}_test`` (stds 1).
+        source: the file name used in error messages.
+
+    Returns:
+        tuple: the state dict (float32 tensors, plus ``num_batches_tracked``)
+        and a report ``dict(test_bbox_keys_found, bbox_weights,
+        bbox_target_stds)``.
+    """
+    if bbox_weights not in BBOX_TARGET_STDS:
+        raise ValueError(f'bbox_weights must be one of '
+                         f'{tuple(BBOX_TARGET_STDS)}, found {bbox_weights!r}')
+    found = [key for key in TEST_BBOX_KEYS if key in arrays]
+    if len(found) == 1:
+        raise KeyError(f'{source}: expected both or neither of '
+                       f'{TEST_BBOX_KEYS}, found only {found[0]!r}')
+    names = fcis_name_map()
+    if bbox_weights == 'test':
+        if not found:
+            raise KeyError(f'{source}: --bbox-weights test needs '
+                           f'{TEST_BBOX_KEYS}, which the file does not hold; '
+                           f'use the normalised weights (the default)')
+        for key in TEST_BBOX_KEYS:
+            names[key] = names.pop(key[:-len('_test')])
+        ignored = [key[:-len('_test')] for key in TEST_BBOX_KEYS]
+    else:
+        ignored = found
+    state_dict = rename_arrays(
+        arrays, names,
+        {'arg:rpn_cls_score_weight': rpn_cls_official_to_mmdet_softmax,
+         'arg:rpn_cls_score_bias': rpn_cls_official_to_mmdet_softmax},
+        ignored, source)
+    state_dict.update(bn_num_batches_tracked(names))
+    report = dict(test_bbox_keys_found=bool(found),
+                  bbox_weights=bbox_weights,
+                  bbox_target_stds=BBOX_TARGET_STDS[bbox_weights])
+    return state_dict, report

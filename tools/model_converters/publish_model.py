@@ -32,6 +32,20 @@ def parse_args():
     return parser.parse_args()
 
 
+def publish_checkpoint(published: dict, out_file: str) -> str:
+    """``torch.save`` ``published`` to ``<out stem>-<sha8>.pth`` atomically.
+
+    Returns the final path. Nothing is left behind if writing fails.
+    """
+    buffer = io.BytesIO()
+    torch.save(published, buffer)
+    data = buffer.getvalue()
+    stem = out_file[:-4] if out_file.endswith('.pth') else out_file
+    final = f'{stem}-{hashlib.sha256(data).hexdigest()[:8]}.pth'
+    atomic_write_bytes(data, final)
+    return final
+
+
 def publish(in_file: str, out_file: str, save_keys=KEEP_KEYS) -> str:
     """Write the ``save_keys`` of ``in_file`` to ``<out stem>-<sha8>.pth``.
 
@@ -41,14 +55,8 @@ def publish(in_file: str, out_file: str, save_keys=KEEP_KEYS) -> str:
     if 'state_dict' not in checkpoint:
         raise KeyError(f'{in_file} has no state_dict: found keys '
                        f'{sorted(checkpoint)}')
-    published = {k: checkpoint[k] for k in save_keys if k in checkpoint}
-    buffer = io.BytesIO()
-    torch.save(published, buffer)
-    data = buffer.getvalue()
-    stem = out_file[:-4] if out_file.endswith('.pth') else out_file
-    final = f'{stem}-{hashlib.sha256(data).hexdigest()[:8]}.pth'
-    atomic_write_bytes(data, final)
-    return final
+    return publish_checkpoint(
+        {k: checkpoint[k] for k in save_keys if k in checkpoint}, out_file)
 
 
 def main():
