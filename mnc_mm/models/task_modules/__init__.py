@@ -1,0 +1,13 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Task modules that mmdet lacks: the +1 box coder and IoU, py-faster-rcnn
+anchors, and the per-RoI mask targets shared by FCIS and MNC."""
+from .coders import PlusOneDeltaXYWHBBoxCoder, clip_boxes
+from .iou_calculators import BboxOverlaps2DPlusOne, bbox_overlaps_plus_one
+from .mask_target import crop_mask_targets
+from .prior_generators import PyFasterRCNNAnchorGenerator
+
+__all__ = [
+    'PlusOneDeltaXYWHBBoxCoder', 'clip_boxes', 'BboxOverlaps2DPlusOne',
+    'bbox_overlaps_plus_one', 'crop_mask_targets',
+    'PyFasterRCNNAnchorGenerator'
+]
