@@ -20,6 +20,8 @@ def model_state_shapes(cfg) -> Dict[str, Shape]:
     """
     import mnc_mm  # noqa: F401  registers our modules
     from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}

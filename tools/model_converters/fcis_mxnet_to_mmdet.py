@@ -1,0 +1,104 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Convert the official FCIS release (MXNet ``.params``) to a checkpoint.
+
+    python tools/model_converters/fcis_mxnet_to_mmdet.py \\
+        model/fcis_coco-0000.params checkpoints/fcis_r101-c4_official-coco.pth
+
+Reads IN with numpy only (any MXNet record variant), renames and re-lays the
+arrays (table in ``mnc_mm/converters/fcis_official.py``), checks every key
+and shape against the model built from ``--config`` and writes
+``OUT-<sha256[:8]>.pth`` (``meta`` + ``state_dict``) atomically. Evaluate it
+with ``tools/test.py CONFIG OUT-<sha8>.pth``.
+"""
+import argparse
+import os.path as osp
+
+from mmengine.config import Config
+from publish_model import publish_checkpoint
+
+from mnc_mm import __version__
+from mnc_mm.converters.fcis_official import (BBOX_TARGET_STDS,
+                                             convert_fcis_arrays)
+from mnc_mm.converters.model_check import (check_state_dict, dataset_classes,
+                                           model_state_shapes)
+from mnc_mm.converters.mxnet_ndarray import load_ndarray_list
+from mnc_mm.utils.checkpoint import sha256_of
+from mnc_mm.utils.runtime import add_cfg_options_argument
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEFAULT_CONFIG = osp.join(REPO, 'configs', 'fcis',
+                          'fcis_r101-c4_official-coco.py')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Convert the official FCIS MXNet weights')
+    parser.add_argument('in_file', help='official .params file')
+    parser.add_argument('out_file', help='output checkpoint (.pth); the '
+                        'written file is OUT-<sha256[:8]>.pth')
+    parser.add_argument('--config', default=DEFAULT_CONFIG,
+                        help='the config the weights are checked against')
+    parser.add_argument(
+        '--bbox-weights', choices=tuple(BBOX_TARGET_STDS),
+        default='normalised',
+        help='normalised: fcis_bbox_* with box coder stds (0.2, 0.2, 0.5, '
+        '0.5), as the official evaluation; test: the de-normalised '
+        'fcis_bbox_*_test copies with stds 1 (the config must agree)')
+    add_cfg_options_argument(parser)
+    return parser.parse_args()
+
+
+def convert(in_file: str, out_file: str, config: str,
+            bbox_weights: str = 'normalised', cfg_options=None):
+    """Convert ``in_file``; returns (written path, meta)."""
+    arrays = load_ndarray_list(in_file)
+    state_dict, report = convert_fcis_arrays(
+        arrays.as_dict(in_file), bbox_weights, in_file)
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    stds = tuple(cfg.model.roi_head.bbox_coder.target_stds)
+    if stds != report['bbox_target_stds']:
+        raise ValueError(
+            f'{config}: roi_head.bbox_coder.target_stds is {stds}, but the '
+            f'{bbox_weights} box weights need {report["bbox_target_stds"]}; '
+            f'pass --cfg-options model.roi_head.bbox_coder.target_stds='
+            f'"{report["bbox_target_stds"]}" here and to tools/test.py')
+    check_state_dict(state_dict, model_state_shapes(cfg), in_file)
+    classes = dataset_classes(cfg)
+    if len(classes) != cfg.model.roi_head.num_classes:
+        raise ValueError(f'{config}: the test data set has {len(classes)} '
+                         f'classes, roi_head.num_classes is '
+                         f'{cfg.model.roi_head.num_classes}')
+    meta = dict(
+        converted_from=dict(
+            file=osp.basename(in_file),
+            sha256=sha256_of(in_file),
+            format='mxnet-ndarray-list',
+            variant=arrays.variant,
+            num_arrays=len(arrays.arrays)),
+        converter='tools/model_converters/fcis_mxnet_to_mmdet.py',
+        config=osp.relpath(config, REPO),
+        mnc_mm_version=__version__,
+        dataset_meta=dict(classes=classes),
+        **report)
+    return publish_checkpoint(dict(meta=meta, state_dict=state_dict),
+                              out_file), meta
+
+
+def main():
+    args = parse_args()
+    path, meta = convert(args.in_file, args.out_file, args.config,
+                         args.bbox_weights, args.cfg_options)
+    source = meta['converted_from']
+    print(f'read {source["num_arrays"]} arrays ({source["variant"]} MXNet '
+          f'records) from {args.in_file}')
+    print(f'fcis_bbox_*_test arrays: '
+          f'{"present" if meta["test_bbox_keys_found"] else "absent"}; '
+          f'converted the {meta["bbox_weights"]} box weights (box coder '
+          f'stds {meta["bbox_target_stds"]})')
+    print(path)
+
+
+if __name__ == '__main__':
+    main()
