@@ -55,6 +55,8 @@ REDUCED_CHANNELS = 1024  # conv_new_1 output
 # Present only if the release was saved with FCIS's do_checkpoint, which
 # adds the de-normalised box regressor (converters_spec §4.7).
 TEST_BBOX_KEYS = ('arg:fcis_bbox_weight_test', 'arg:fcis_bbox_bias_test')
+# The ImageNet classifier the init file resnet_v1_101-0000.params may hold.
+IMAGENET_CLASSIFIER_KEYS = ('arg:fc1000_weight', 'arg:fc1000_bias')
 
 
 def resnet_v1_block_names(stage: int, num_blocks: int) -> List[str]:
@@ -247,3 +249,22 @@ def convert_fcis_arrays(arrays: Mapping[str, Optional[np.ndarray]],
                   bbox_weights=bbox_weights,
                   bbox_target_stds=BBOX_TARGET_STDS[bbox_weights])
     return state_dict, report
+
+
+def convert_resnet_v1_101_arrays(arrays: Mapping[str, Optional[np.ndarray]],
+                                 source: str = '<params>'
+                                 ) -> Tuple[Dict[str, torch.Tensor], Dict]:
+    """An mmdet ``ResNet`` state dict (no ``backbone.`` prefix, for a
+    backbone's ``init_cfg=dict(type='Pretrained', checkpoint=...)``) from
+    the ImageNet init ``resnet_v1_101-0000.params``.
+
+    Returns:
+        tuple: the state dict and ``dict(classifier_keys_found)``; the
+        ImageNet classifier ``fc1000`` is not converted.
+    """
+    names = resnet_v1_101_name_map(prefix='')
+    state_dict = rename_arrays(arrays, names, ignored=IMAGENET_CLASSIFIER_KEYS,
+                               source=source)
+    state_dict.update(bn_num_batches_tracked(names))
+    found = [key for key in IMAGENET_CLASSIFIER_KEYS if key in arrays]
+    return state_dict, dict(classifier_keys_found=bool(found))

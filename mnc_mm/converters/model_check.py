@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Check a converted state dict against the model a config builds."""
-from typing import Dict, Mapping, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
@@ -9,7 +9,8 @@ from .mapping import name_list
 Shape = Tuple[int, ...]
 
 
-def model_state_shapes(cfg) -> Dict[str, Shape]:
+def model_state_shapes(cfg, component: Optional[str] = None
+                       ) -> Dict[str, Shape]:
     """``{key: shape}`` of ``cfg.model``'s state dict.
 
     The model is built on torch's meta device: no memory for the weights
@@ -17,13 +18,16 @@ def model_state_shapes(cfg) -> Dict[str, Shape]:
 
     Args:
         cfg (mmengine.Config): a detector config.
+        component (str, optional): build only ``cfg.model[component]``
+            (e.g. ``'backbone'``), whose keys have no prefix.
     """
     import mnc_mm  # noqa: F401  registers our modules
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     with torch.device('meta'):
-        model = MODELS.build(cfg.model)
+        model = MODELS.build(cfg.model[component] if component else
+                             cfg.model)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 

@@ -8,7 +8,9 @@ Reads IN with numpy only (any MXNet record variant), renames and re-lays the
 arrays (table in ``mnc_mm/converters/fcis_official.py``), checks every key
 and shape against the model built from ``--config`` and writes
 ``OUT-<sha256[:8]>.pth`` (``meta`` + ``state_dict``) atomically. Evaluate it
-with ``tools/test.py CONFIG OUT-<sha8>.pth``.
+with ``tools/test.py CONFIG OUT-<sha8>.pth``. With ``--backbone-only``, IN is
+the official ImageNet init ``resnet_v1_101-0000.params`` and OUT the
+backbone's weights, so that the paper configs start from them.
 """
 import argparse
 import os.path as osp
@@ -18,7 +20,8 @@ from publish_model import publish_checkpoint
 
 from mnc_mm import __version__
 from mnc_mm.converters.fcis_official import (BBOX_TARGET_STDS,
-                                             convert_fcis_arrays)
+                                             convert_fcis_arrays,
+                                             convert_resnet_v1_101_arrays)
 from mnc_mm.converters.model_check import (check_state_dict, dataset_classes,
                                            model_state_shapes)
 from mnc_mm.converters.mxnet_ndarray import load_ndarray_list
@@ -44,32 +47,53 @@ def parse_args():
         help='normalised: fcis_bbox_* with box coder stds (0.2, 0.2, 0.5, '
         '0.5), as the official evaluation; test: the de-normalised '
         'fcis_bbox_*_test copies with stds 1 (the config must agree)')
+    parser.add_argument(
+        '--backbone-only', action='store_true',
+        help='IN is the ImageNet init resnet_v1_101-0000.params: write the '
+        "backbone's weights (no prefix) for the backbone's init_cfg "
+        "dict(type='Pretrained', checkpoint=OUT-<sha8>.pth)")
     add_cfg_options_argument(parser)
     return parser.parse_args()
 
 
-def convert(in_file: str, out_file: str, config: str,
-            bbox_weights: str = 'normalised', cfg_options=None):
-    """Convert ``in_file``; returns (written path, meta)."""
-    arrays = load_ndarray_list(in_file)
-    state_dict, report = convert_fcis_arrays(
-        arrays.as_dict(in_file), bbox_weights, in_file)
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+def convert_detector(arrays: dict, cfg, bbox_weights: str,
+                     source: str):
+    """The FCIS state dict, checked against ``cfg``; returns it and the
+    meta entries of the conversion."""
+    state_dict, report = convert_fcis_arrays(arrays, bbox_weights, source)
     stds = tuple(cfg.model.roi_head.bbox_coder.target_stds)
     if stds != report['bbox_target_stds']:
         raise ValueError(
-            f'{config}: roi_head.bbox_coder.target_stds is {stds}, but the '
-            f'{bbox_weights} box weights need {report["bbox_target_stds"]}; '
-            f'pass --cfg-options model.roi_head.bbox_coder.target_stds='
+            f'{cfg.filename}: roi_head.bbox_coder.target_stds is {stds}, but '
+            f'the {bbox_weights} box weights need '
+            f'{report["bbox_target_stds"]}; pass --cfg-options '
+            f'model.roi_head.bbox_coder.target_stds='
             f'"{report["bbox_target_stds"]}" here and to tools/test.py')
-    check_state_dict(state_dict, model_state_shapes(cfg), in_file)
+    check_state_dict(state_dict, model_state_shapes(cfg), source)
     classes = dataset_classes(cfg)
     if len(classes) != cfg.model.roi_head.num_classes:
-        raise ValueError(f'{config}: the test data set has {len(classes)} '
-                         f'classes, roi_head.num_classes is '
+        raise ValueError(f'{cfg.filename}: the test data set has '
+                         f'{len(classes)} classes, roi_head.num_classes is '
                          f'{cfg.model.roi_head.num_classes}')
+    return state_dict, dict(dataset_meta=dict(classes=classes), **report)
+
+
+def convert(in_file: str, out_file: str, config: str,
+            bbox_weights: str = 'normalised', cfg_options=None,
+            backbone_only: bool = False):
+    """Convert ``in_file``; returns (written path, meta)."""
+    arrays = load_ndarray_list(in_file)
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if backbone_only:
+        state_dict, report = convert_resnet_v1_101_arrays(
+            arrays.as_dict(in_file), in_file)
+        check_state_dict(state_dict, model_state_shapes(cfg, 'backbone'),
+                         in_file)
+    else:
+        state_dict, report = convert_detector(
+            arrays.as_dict(in_file), cfg, bbox_weights, in_file)
     meta = dict(
         converted_from=dict(
             file=osp.basename(in_file),
@@ -78,9 +102,8 @@ def convert(in_file: str, out_file: str, config: str,
             variant=arrays.variant,
             num_arrays=len(arrays.arrays)),
         converter='tools/model_converters/fcis_mxnet_to_mmdet.py',
-        config=osp.relpath(config, REPO),
+        config=osp.basename(config),
         mnc_mm_version=__version__,
-        dataset_meta=dict(classes=classes),
         **report)
     return publish_checkpoint(dict(meta=meta, state_dict=state_dict),
                               out_file), meta
@@ -89,14 +112,20 @@ def convert(in_file: str, out_file: str, config: str,
 def main():
     args = parse_args()
     path, meta = convert(args.in_file, args.out_file, args.config,
-                         args.bbox_weights, args.cfg_options)
+                         args.bbox_weights, args.cfg_options,
+                         args.backbone_only)
     source = meta['converted_from']
     print(f'read {source["num_arrays"]} arrays ({source["variant"]} MXNet '
           f'records) from {args.in_file}')
-    print(f'fcis_bbox_*_test arrays: '
-          f'{"present" if meta["test_bbox_keys_found"] else "absent"}; '
-          f'converted the {meta["bbox_weights"]} box weights (box coder '
-          f'stds {meta["bbox_target_stds"]})')
+    if args.backbone_only:
+        found = meta['classifier_keys_found']
+        print(f'ImageNet classifier fc1000: '
+              f'{"present, not converted" if found else "absent"}')
+    else:
+        print(f'fcis_bbox_*_test arrays: '
+              f'{"present" if meta["test_bbox_keys_found"] else "absent"}; '
+              f'converted the {meta["bbox_weights"]} box weights (box coder '
+              f'stds {meta["bbox_target_stds"]})')
     print(path)
 
 
