@@ -1,12 +1,46 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The official MNC release (daijifeng001/MNC, Caffe): its parameters.
+"""The official MNC release (daijifeng001/MNC, Caffe): its parameters and
+their names in our MNC model.
 
 Layer names and blob shapes follow ``models/VGG16/mnc_5stage/train.prototxt``
 (converters_spec §5.1). The released ``mnc_model.caffemodel.h5`` holds the
 25 owner layers below; every ``*_ext`` layer shares its owner's blobs and is
-an empty group, as are the layers without parameters.
+an empty group, as are the layers without parameters. An array is named
+``<layer>/<blob index>`` (0 weight, 1 bias) as in the HDF5 file.
+
+Name map (converters_spec §5.2-5.3), the one table of this conversion:
+
+=============================  ============================================
+official layer                 ours (``.weight`` / ``.bias``)
+=============================  ============================================
+conv1_1 ... conv5_3            backbone.features.{0, 2, 5, ..., 28}
+rpn_conv_3x3                   rpn_head.rpn_conv
+rpn_cls_score                  rpn_head.rpn_cls, (2, A) -> (A, 2), fg first
+rpn_bbox_pred                  rpn_head.rpn_reg
+fc6_maskest, mask_pred         roi_head.mask_head.fc_mask, .mask_pred
+fc6, fc7                       roi_head.cls_head.box_fcs.0, .box_fcs.2
+fc6_mask, fc7_mask             roi_head.cls_head.mask_fcs.0, .mask_fcs.2
+cls_score, seg_cls_score       roi_head.cls_head.fc_cls, .fc_seg_cls
+bbox_pred                      roi_head.cls_head.fc_reg, rows / stds
+=============================  ============================================
+
+Both sides concatenate the pathways as [mask, box] (``[fc7_mask, fc7]``)
+and put the background in row 0, so the classifiers copy unchanged. The
+released ``bbox_pred`` is de-normalised (``snapshot()`` multiplied row
+``4c + j`` by ``BBOX_STDS[j]``, means 0); dividing it again gives the
+normalised regressor that our box coder (stds (0.1, 0.1, 0.2, 0.2))
+expects. Old V1 protobuf blobs with 4-D legacy dims (e.g. an fc weight
+(1, 1, N, K)) are reshaped to their plain shape.
 """
-from typing import Dict, List, Tuple
+from functools import partial
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .caffe_net import CaffeNet
+from .mapping import rename_arrays
+from .rpn_layout import rpn_cls_official_to_mmdet_softmax
 
 Shape = Tuple[int, ...]
 
@@ -66,3 +100,111 @@ def mnc_official_params(num_classes: int = 21,
     params.update({name: [shape, (shape[0], )]
                    for name, shape in layers.items()})
     return params
+
+
+# Official head layer -> our module.
+HEADS = {
+    'rpn_conv_3x3': 'rpn_head.rpn_conv',
+    'rpn_cls_score': 'rpn_head.rpn_cls',
+    'rpn_bbox_pred': 'rpn_head.rpn_reg',
+    'fc6_maskest': 'roi_head.mask_head.fc_mask',
+    'mask_pred': 'roi_head.mask_head.mask_pred',
+    'fc6': 'roi_head.cls_head.box_fcs.0',
+    'fc7': 'roi_head.cls_head.box_fcs.2',
+    'fc6_mask': 'roi_head.cls_head.mask_fcs.0',
+    'fc7_mask': 'roi_head.cls_head.mask_fcs.2',
+    'cls_score': 'roi_head.cls_head.fc_cls',
+    'seg_cls_score': 'roi_head.cls_head.fc_seg_cls',
+    'bbox_pred': 'roi_head.cls_head.fc_reg',
+}
+CONV_LAYERS = ('rpn_conv_3x3', 'rpn_cls_score', 'rpn_bbox_pred')
+# BBOX_NORMALIZE_STDS of experiments/cfgs/VGG16/mnc_5stage.yml (means 0).
+BBOX_STDS = (0.1, 0.1, 0.2, 0.2)
+
+
+def vgg16_feature_indices() -> Dict[str, int]:
+    """``{'conv1_1': 0, 'conv1_2': 2, 'conv2_1': 5, ...}``: the index of each
+    conv in mmcv ``VGG.features`` (conv + ReLU per block, a max-pool after
+    each stage)."""
+    indices, index, stage = {}, 0, '1'
+    for name, _, _ in VGG16_CONVS:
+        if name[len('conv')] != stage:  # a new stage: skip the pool
+            stage, index = name[len('conv')], index + 1
+        indices[name] = index
+        index += 2
+    return indices
+
+
+def mnc_name_map() -> Dict[str, str]:
+    """Official ``<layer>/<blob>`` -> our MNC state-dict key (50 entries)."""
+    modules = {name: f'backbone.features.{index}'
+               for name, index in vgg16_feature_indices().items()}
+    modules.update(HEADS)
+    return {f'{layer}/{blob}': f'{module}.{param}'
+            for layer, module in modules.items()
+            for blob, param in enumerate(('weight', 'bias'))}
+
+
+def plain_shape(array: np.ndarray, ndim: int) -> np.ndarray:
+    """Drop the leading 1s of a legacy 4-D Caffe blob down to ``ndim``
+    dims (an fc weight (1, 1, N, K) -> (N, K), a bias (1, 1, 1, N) ->
+    (N,)); other arrays are returned as they are."""
+    extra = array.ndim - ndim
+    if extra > 0 and all(d == 1 for d in array.shape[:extra]):
+        return array.reshape(array.shape[extra:])
+    return array
+
+
+def normalise_bbox_pred(array: np.ndarray) -> np.ndarray:
+    """Divide each row ``4c + j`` of the released (de-normalised)
+    ``bbox_pred`` weight (4C, K) or bias (4C,) by ``BBOX_STDS[j]``."""
+    if array.shape[0] % 4:
+        raise ValueError(f'bbox_pred: expected 4C rows, found shape '
+                         f'{array.shape}')
+    stds = np.tile(np.asarray(BBOX_STDS, array.dtype), array.shape[0] // 4)
+    return array / stds.reshape(-1, *([1] * (array.ndim - 1)))
+
+
+def official_to_ours(name: str, array: np.ndarray) -> np.ndarray:
+    """The layout change of the official array ``name`` (``layer/blob``):
+    plain shape, then the RPN order or the box regressor's stds."""
+    layer, blob = name.split('/')
+    if blob == '1':
+        ndim = 1
+    elif layer.startswith('conv') or layer in CONV_LAYERS:
+        ndim = 4
+    else:
+        ndim = 2
+    array = plain_shape(array, ndim)
+    if layer == 'rpn_cls_score':
+        array = rpn_cls_official_to_mmdet_softmax(array)
+    elif layer == 'bbox_pred':
+        array = normalise_bbox_pred(array)
+    return array
+
+
+def caffe_arrays(net: CaffeNet) -> Dict[str, np.ndarray]:
+    """``{'<layer>/<blob index>': blob}`` of the layers with blobs."""
+    return {f'{layer}/{i}': blob
+            for layer, blobs in net.params().items()
+            for i, blob in enumerate(blobs)}
+
+
+def convert_mnc_arrays(arrays: Mapping[str, Optional[np.ndarray]],
+                       source: str = '<caffemodel>'
+                       ) -> Tuple[Dict[str, torch.Tensor], Dict]:
+    """Our MNC state dict from the arrays of the official weights.
+
+    Args:
+        arrays: ``{'conv1_1/0': weight, ...}`` (see :func:`caffe_arrays`);
+            blobs of the ``*_ext`` layers (copies of their owners' in a
+            protobuf snapshot) are ignored.
+
+    Returns:
+        tuple: the state dict and ``dict(bbox_pred_divided_by=BBOX_STDS)``.
+    """
+    ignored = [f'{layer}/{i}' for layer in SHARED_LAYERS for i in (0, 1)]
+    names = mnc_name_map()
+    transforms = {name: partial(official_to_ours, name) for name in names}
+    state_dict = rename_arrays(arrays, names, transforms, ignored, source)
+    return state_dict, dict(bbox_pred_divided_by=BBOX_STDS)

@@ -1,0 +1,141 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The MNC name map and layout changes on small synthetic Caffe blobs."""
+import struct
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from mnc_mm.converters.caffe_weights import load_caffe_weights
+from mnc_mm.converters.mnc_official import (BBOX_STDS, caffe_arrays,
+                                            convert_mnc_arrays,
+                                            mnc_name_map,
+                                            mnc_official_params,
+                                            plain_shape)
+
+
+def test_name_map_covers_the_inventory_once():
+    names = mnc_name_map()
+    assert len(names) == len(set(names.values())) == 50
+    inventory = mnc_official_params()
+    assert {name.split('/')[0] for name in names} == set(inventory)
+    assert names['conv4_1/0'] == 'backbone.features.17.weight'
+    assert names['conv5_3/1'] == 'backbone.features.28.bias'
+    assert names['fc7_mask/0'] == 'roi_head.cls_head.mask_fcs.2.weight'
+
+
+def _legacy(shape):
+    """A legacy 4-D Caffe blob shape: leading 1s."""
+    return (1, ) * (4 - len(shape)) + tuple(shape)
+
+
+def _id_arrays(legacy_dims=False):
+    """Small official blobs; array i holds i + arange / n."""
+    arrays = {}
+    for i, name in enumerate(mnc_name_map()):
+        layer, blob = name.split('/')
+        rows = {'rpn_cls_score': 6, 'bbox_pred': 12}.get(layer, 3)
+        shape = (rows, ) if blob == '1' else (
+            (rows, 2, 1, 1) if layer.startswith(('conv', 'rpn')) else
+            (rows, 5))
+        if legacy_dims:
+            shape = _legacy(shape)
+        size = int(np.prod(shape))
+        arrays[name] = (i + np.arange(size) / size).reshape(shape)
+    return arrays
+
+
+@pytest.mark.parametrize('legacy_dims', [False, True])
+def test_every_target_gets_its_source(legacy_dims):
+    arrays = _id_arrays(legacy_dims)
+    arrays['fc6_ext/0'] = arrays['fc6/0']  # a protobuf copy of a shared blob
+    state_dict, report = convert_mnc_arrays(arrays)
+    assert report == dict(bbox_pred_divided_by=(0.1, 0.1, 0.2, 0.2))
+    assert len(state_dict) == 50
+    stds = np.array([0.1, 0.1, 0.2, 0.2] * 3)
+    for name, key in mnc_name_map().items():
+        layer, blob = name.split('/')
+        source = arrays[name]
+        if layer.startswith(('conv', 'rpn')):
+            expected = source.reshape(-1, 2, 1, 1) if blob == '0' else \
+                source.ravel()
+        else:
+            expected = source.reshape(-1, 5) if blob == '0' else \
+                source.ravel()
+        if layer == 'rpn_cls_score':  # (2, A) bg first -> (A, 2) fg first
+            expected = expected.reshape(2, 3, -1)[::-1].transpose(
+                1, 0, 2).reshape(expected.shape)
+        if layer == 'bbox_pred':
+            expected = expected / stds.reshape(-1, *[1] * (
+                expected.ndim - 1))
+        assert state_dict[key].dtype == torch.float32
+        np.testing.assert_allclose(state_dict[key].numpy(), expected,
+                                   rtol=1e-7, err_msg=f'{name} -> {key}')
+
+
+def test_renormalised_regressor_decodes_the_same_boxes():
+    from mmdet.registry import TASK_UTILS
+
+    import mnc_mm  # noqa: F401
+    rng = np.random.default_rng(0)
+    released = rng.standard_normal((84, 8192)).astype(np.float32) * 0.01
+    bias = rng.standard_normal(84).astype(np.float32) * 0.01
+    feat = rng.standard_normal(8192).astype(np.float32)
+    arrays = _id_arrays()
+    arrays['bbox_pred/0'], arrays['bbox_pred/1'] = released, bias
+    state_dict, _ = convert_mnc_arrays(arrays)
+    raw = torch.from_numpy(released @ feat + bias).view(21, 4)
+    ours = (state_dict['roi_head.cls_head.fc_reg.weight'] @ torch.from_numpy(
+        feat) + state_dict['roi_head.cls_head.fc_reg.bias']).view(21, 4)
+    rois = torch.tensor([[10., 20., 110., 80.]]).expand(21, 4)
+    coder = dict(type='PlusOneDeltaXYWHBBoxCoder')
+    official = TASK_UTILS.build(coder).decode(rois, raw)
+    converted = TASK_UTILS.build(dict(coder, target_stds=BBOX_STDS)).decode(
+        rois, ours)
+    torch.testing.assert_close(converted, official, rtol=1e-5, atol=1e-4)
+
+
+def test_plain_shape_only_drops_leading_ones():
+    assert plain_shape(np.zeros((1, 1, 4, 3)), 2).shape == (4, 3)
+    assert plain_shape(np.zeros((1, 1, 1, 4)), 1).shape == (4, )
+    assert plain_shape(np.zeros((2, 1, 4, 3)), 2).shape == (2, 1, 4, 3)
+    assert plain_shape(np.zeros((4, 3)), 2).shape == (4, 3)
+
+
+def test_wrong_model_arrays_are_listed():
+    arrays = _id_arrays()
+    arrays['fc8/0'] = np.zeros((1000, 5))
+    del arrays['mask_pred/1']
+    with pytest.raises(KeyError) as info:
+        convert_mnc_arrays(arrays, 'vgg.caffemodel')
+    message = info.value.args[0]
+    assert "1 missing: 'mask_pred/1'" in message
+    assert "1 unexpected: 'fc8/0'" in message
+
+
+def _varint(value):
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _ld(number, payload):
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def test_caffe_weights_dispatch_on_the_first_bytes(tmp_path, monkeypatch):
+    blob = _ld(7, _ld(1, _varint(2))) + _ld(5, struct.pack('<2f', 1, 2))
+    layer = _ld(1, b'conv1_1') + _ld(7, blob)
+    path = tmp_path / 'weights.h5'  # the name does not decide
+    path.write_bytes(_ld(100, layer))
+    net = load_caffe_weights(str(path))
+    assert net.format == 'protobuf'
+    assert caffe_arrays(net)['conv1_1/0'].tolist() == [1.0, 2.0]
+    path.write_bytes(b'\x89HDF\r\n\x1a\n' + bytes(64))
+    monkeypatch.setitem(sys.modules, 'h5py', None)
+    with pytest.raises(ImportError, match='h5py'):
+        load_caffe_weights(str(path))
