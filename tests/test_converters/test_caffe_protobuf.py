@@ -10,59 +10,8 @@ import pytest
 from mnc_mm.converters import WeightFileError, decode_caffemodel
 from mnc_mm.converters.caffe_protobuf import load_caffemodel
 from mnc_mm.converters.mxnet_ndarray import encode_ndarray_list
-
-
-def varint(value):
-    value &= (1 << 64) - 1  # negative ints: 10-byte two's complement
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def key(number, wire):
-    return varint(number << 3 | wire)
-
-
-def ld(number, payload):
-    return key(number, 2) + varint(len(payload)) + payload
-
-
-def vint(number, value):
-    return key(number, 0) + varint(value)
-
-
-def text(number, string):
-    return ld(number, string.encode('utf-8'))
-
-
-def packed(number, values, fmt='f'):
-    return ld(number, struct.pack(f'<{len(values)}{fmt}', *values))
-
-
-def unpacked_floats(number, values):
-    return b''.join(key(number, 5) + struct.pack('<f', v) for v in values)
-
-
-def blob(values, shape=None, legacy=None, data=None):
-    """A BlobProto: shape.dim packed, legacy 4-D dims, data packed."""
-    out = b''
-    if legacy is not None:
-        out += b''.join(vint(i + 1, d) for i, d in enumerate(legacy))
-    if shape is not None:
-        out += ld(7, ld(1, b''.join(varint(d) for d in shape)))
-    return out + (packed(5, values) if data is None else data)
-
-
-def layer(name, layer_type, blobs=(), extra=b''):
-    return (text(1, name) + text(2, layer_type) + extra +
-            b''.join(ld(7, b) for b in blobs))
-
-
-def net(*layers, name='toy'):
-    return text(1, name) + b''.join(ld(100, x) for x in layers)
+from protobuf_wire import (blob, key, layer, ld, net, packed, text,
+                           unpacked_floats, varint, vint)
 
 
 def test_test_encoder_matches_the_protobuf_docs():

@@ -1,6 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The MNC name map and layout changes on small synthetic Caffe blobs."""
-import struct
 import sys
 
 import numpy as np
@@ -13,6 +12,7 @@ from mnc_mm.converters.mnc_official import (BBOX_STDS, caffe_arrays,
                                             mnc_name_map,
                                             mnc_official_params,
                                             plain_shape)
+from protobuf_wire import blob, layer, net
 
 
 def test_name_map_covers_the_inventory_once():
@@ -114,27 +114,13 @@ def test_wrong_model_arrays_are_listed():
     assert "1 unexpected: 'fc8/0'" in message
 
 
-def _varint(value):
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _ld(number, payload):
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def test_caffe_weights_dispatch_on_the_first_bytes(tmp_path, monkeypatch):
-    blob = _ld(7, _ld(1, _varint(2))) + _ld(5, struct.pack('<2f', 1, 2))
-    layer = _ld(1, b'conv1_1') + _ld(7, blob)
     path = tmp_path / 'weights.h5'  # the name does not decide
-    path.write_bytes(_ld(100, layer))
-    net = load_caffe_weights(str(path))
-    assert net.format == 'protobuf'
-    assert caffe_arrays(net)['conv1_1/0'].tolist() == [1.0, 2.0]
+    path.write_bytes(net(layer('conv1_1', 'Convolution',
+                               [blob([1, 2], shape=(2, ))])))
+    caffe_net = load_caffe_weights(str(path))
+    assert caffe_net.format == 'protobuf'
+    assert caffe_arrays(caffe_net)['conv1_1/0'].tolist() == [1.0, 2.0]
     path.write_bytes(b'\x89HDF\r\n\x1a\n' + bytes(64))
     monkeypatch.setitem(sys.modules, 'h5py', None)
     with pytest.raises(ImportError, match='h5py'):
