@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .input_checks import check_float_tensors, check_img_shape, check_shape
-from .sampling import AxisWeights, pixel_table, sample_separable
+from .sampling import PixelTable, sample_separable
 
 
 def paste_masks(masks: Tensor,
@@ -66,15 +66,16 @@ def paste_masks(masks: Tensor,
         return canvas
     index = visible.nonzero()[:, 0]
     edges = edges[index]
-    table_x, table_y = (pixel_table(edges[:, a], edges[:, a + 2],
-                                    edges[:, a], edges[:, a + 2], size,
-                                    mask_size, 'half_pixel')
+    table_x, table_y = (PixelTable(edges[:, a], edges[:, a + 2], edges[:, a],
+                                   edges[:, a + 2], size, mask_size,
+                                   'half_pixel')
                         for a, size in ((0, width), (1, height)))
-    for i, (k, (x0, y0, x1, y1)) in enumerate(
-            zip(index.tolist(), edges.long().tolist())):
-        resized = sample_separable(
-            masks[k:k + 1],
-            AxisWeights(table_y.weights.linear[i:i + 1, :y1 - y0 + 1]),
-            AxisWeights(table_x.weights.linear[i:i + 1, :x1 - x0 + 1]))[0]
+    for k, (x0, y0, x1, y1), row_x, row_y in zip(
+            index.tolist(),
+            edges.long().tolist(), table_x.block_start.tolist(),
+            table_y.block_start.tolist()):
+        resized = sample_separable(masks[k:k + 1],
+                                   table_y.own(row_y, y1 - y0 + 1),
+                                   table_x.own(row_x, x1 - x0 + 1))[0]
         canvas[k, y0:y1 + 1, x0:x1 + 1] = resized >= mask_thr
     return canvas

@@ -16,9 +16,8 @@ from torch import Tensor
 
 from mnc_mm.ops.checks import check_positive_int
 from .input_checks import check_float_tensors, check_img_shape, check_shape
-from .sampling import (CONVENTIONS, AxisWeights, axis_weights,
-                       grid_to_pixels, pixel_table, sample_separable,
-                       table_rows)
+from .sampling import (CONVENTIONS, AxisWeights, PixelTable, axis_weights,
+                       grid_to_pixels, sample_separable, sample_separable_sum)
 
 # NMS ranks between two raisings of the score bound in _select_detections.
 _RANKS_PER_BOUND = 16
@@ -143,13 +142,11 @@ def _first_last(flags: Tensor, fallback: int) -> Tuple[Tensor, Tensor]:
 
 def _window(weights: AxisWeights, k: int, length: int) -> AxisWeights:
     """Weights of detection ``k`` over the first ``length`` columns."""
-    linear, nearest_minus_linear, last, end = (
-        None if tab is None else tab[k:k + 1] for tab in weights)
-    if last is None:
-        return AxisWeights(linear[..., :length])
-    return AxisWeights(linear[..., :length],
-                       nearest_minus_linear[..., :length], last,
-                       end[..., :length])
+    if weights.last is None:
+        return AxisWeights(weights.linear[k:k + 1, :, :length])
+    return AxisWeights(weights.linear[k:k + 1, :, :length],
+                       weights.nearest_minus_linear[k:k + 1, :, :length],
+                       weights.last[k:k + 1], weights.end[k:k + 1, :length])
 
 
 def _vote_masks(boxes: Tensor, masks: Tensor, is_candidate: Tensor,
@@ -190,26 +187,35 @@ def _vote_masks(boxes: Tensor, masks: Tensor, is_candidate: Tensor,
     used = is_candidate.any(0).nonzero()[:, 0]
     slot = torch.full_like(is_candidate[0], -1, dtype=torch.long)
     slot[used] = torch.arange(used.numel(), device=used.device)
-    table_x, table_y = (pixel_table(edges[used, a], edges[used, a + 2],
-                                    pix_lo[used, a], pix_hi[used, a], size,
-                                    mask_size, render)
+    table_x, table_y = (PixelTable(edges[used, a], edges[used, a + 2],
+                                   pix_lo[used, a], pix_hi[used, a], size,
+                                   mask_size, render)
                         for a, size in ((0, width), (1, height)))
+    # Per detection: its voters' masks, weights and table rows.
     counts = is_candidate.sum(1).tolist()
-    candidates = is_candidate.nonzero()[:, 1].split(counts)
+    voter_inds = is_candidate.nonzero()[:, 1]
+    voter_slots = slot[voter_inds]
+    per_det = zip(masks[voter_inds].split(counts),
+                  weights[is_candidate].split(counts),
+                  table_y.row_bounds(voter_slots).split(counts),
+                  table_x.row_bounds(voter_slots).split(counts), windows)
 
-    num_dets = len(candidates)
+    num_dets = len(counts)
     votes = []
     device = boxes.device
     row_on = torch.zeros(num_dets, height, dtype=torch.bool, device=device)
     col_on = torch.zeros(num_dets, width, dtype=torch.bool, device=device)
     above = torch.gt if strict_tight_box else torch.ge
-    for k, (idx, (x0, y0, x1, y1)) in enumerate(zip(candidates, windows)):
-        rendered = sample_separable(masks[idx],
-                                    table_rows(table_y, slot[idx], y0, y1),
-                                    table_rows(table_x, slot[idx], x0, x1))
+    for k, (voter_masks, voter_weights, rows_y, rows_x,
+            (x0, y0, x1, y1)) in enumerate(per_det):
+        wy = table_y.weights(rows_y, y0, y1)
+        wx = table_x.weights(rows_x, x0, x1)
         if binarize_before_vote:
+            rendered = sample_separable(voter_masks, wy, wx)
             rendered.ge_(mask_thr)  # 1. where >= mask_thr, else 0.
-        vote = torch.tensordot(weights[k, idx], rendered, dims=1)
+            vote = torch.tensordot(voter_weights, rendered, dims=1)
+        else:
+            vote = sample_separable_sum(voter_masks, wy, wx, voter_weights)
         row_on[k, y0:y1 + 1] = above(vote.amax(1), mask_thr)
         col_on[k, x0:x1 + 1] = above(vote.amax(0), mask_thr)
         votes.append(vote)

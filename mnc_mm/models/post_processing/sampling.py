@@ -76,13 +76,73 @@ class AxisWeights(NamedTuple):
     ``linear`` (n, P, L): bilinear weights. For ``'top_left'`` also what
     the MNC last-line rule needs: ``nearest_minus_linear`` (n, P, L), the
     one-hot of the floor minus ``linear``; ``last`` (n, P), 1. where the
-    floor is the last grid line; ``end`` (n, L), the one-hot of the last
-    grid line if it is in the window. Invalid samples have zero rows.
+    floor is the last grid line; ``end`` (n or 1, L), the one-hot of the
+    last grid line if it is in the window. Invalid samples have zero rows.
     """
     linear: Tensor
     nearest_minus_linear: Optional[Tensor] = None
     last: Optional[Tensor] = None
     end: Optional[Tensor] = None
+
+
+def _packed_weights(pos: Tensor, size: int, convention: str,
+                    start: Union[int, Tensor], length: int,
+                    valid: Optional[Tensor]
+                    ) -> Tuple[Tensor, Optional[Tensor]]:
+    """The per-sample fields of :class:`AxisWeights` packed in one (n, P, C)
+    tensor, ``[0, linear, 0]`` (C = L + 2) or, for ``'top_left'``, ``[0,
+    linear, 0, 0, nearest_minus_linear, 0, last]`` (C = 2 L + 5); and
+    ``end`` (None for ``'half_pixel'``)."""
+    if valid is not None:
+        # Invalid samples may sit on inf/NaN (e.g. an empty box): park them.
+        pos = torch.where(valid, pos, 0)
+    pos = pos.clamp(0, size - 1)
+    low = pos.floor()
+    frac = (pos - low).unsqueeze(-1)
+    low = low.long()
+
+    def column(index):
+        # Window column + 1; the two spare columns take what falls outside.
+        return (index - start).clamp(-1, length) + 1
+
+    low_col = column(low).unsqueeze(-1)
+    high_col = column(low.clamp(max=size - 2) + 1).unsqueeze(-1)
+    if valid is None:
+        low_weight = 1 - frac
+    else:
+        keep = valid.unsqueeze(-1).to(pos.dtype)
+        frac = frac * keep
+        low_weight = keep - frac
+    width = length + 2
+    top_left = convention == 'top_left'
+    packed = pos.new_zeros((*pos.shape, 2 * width + 1 if top_left else width))
+    linear = packed[..., :width]
+    linear.scatter_add_(-1, low_col, low_weight)
+    linear.scatter_add_(-1, high_col, frac)
+    if not top_left:
+        return packed, None
+    # nearest - linear = frac * (onehot(low) - onehot(high))
+    nearest_minus_linear = packed[..., width:2 * width]
+    nearest_minus_linear.scatter_add_(-1, low_col, frac)
+    nearest_minus_linear.scatter_add_(-1, high_col, -frac)
+    last = low == size - 1
+    packed[..., -1] = last if valid is None else last & valid
+    # One row per window start: (n, L), or (1, L) for an int start.
+    rows = pos.size(0) if isinstance(start, Tensor) else 1
+    end_col = column(low.new_full((rows, 1), size - 1))
+    end = pos.new_zeros((rows, width)).scatter_(-1, end_col, 1.)
+    return packed, end[:, 1:-1]
+
+
+def _unpack(packed: Tensor, length: int,
+            end: Optional[Tensor]) -> AxisWeights:
+    """Views of the fields packed by :func:`_packed_weights`."""
+    width = length + 2
+    if end is None:
+        return AxisWeights(packed[..., 1:width - 1])
+    return AxisWeights(packed[..., 1:width - 1],
+                       packed[..., width + 1:2 * width - 1], packed[..., -1],
+                       end)
 
 
 def axis_weights(pos: Tensor,
@@ -109,37 +169,30 @@ def axis_weights(pos: Tensor,
         AxisWeights: with L = ``length`` columns.
     """
     length = size if length is None else length
-    if valid is not None:
-        # Invalid samples may sit on inf/NaN (e.g. an empty box): park them.
-        pos = torch.where(valid, pos, 0)
-    pos = pos.clamp(0, size - 1)
-    low = pos.floor()
-    frac = (pos - low).unsqueeze(-1)
-    low = low.long()
+    packed, end = _packed_weights(pos, size, convention, start, length, valid)
+    return _unpack(packed, length, end)
 
-    def column(index):
-        # Window column + 1; the two spare columns take what falls outside.
-        return (index - start).clamp(-1, length) + 1
 
-    low_col = column(low).unsqueeze(-1)
-    high_col = column(low.clamp(max=size - 2) + 1).unsqueeze(-1)
-    keep = 1. if valid is None else valid.unsqueeze(-1)
-    linear = pos.new_zeros((*pos.shape, length + 2))
-    linear.scatter_add_(-1, low_col, (1 - frac) * keep)
-    linear.scatter_add_(-1, high_col, frac * keep)
-    if convention == 'half_pixel':
-        return AxisWeights(linear[..., 1:-1])
-    # nearest - linear = frac * (onehot(low) - onehot(high))
-    nearest_minus_linear = torch.zeros_like(linear)
-    nearest_minus_linear.scatter_add_(-1, low_col, frac * keep)
-    nearest_minus_linear.scatter_add_(-1, high_col, -frac * keep)
-    last = low == size - 1
-    if valid is not None:
-        last &= valid
-    end_col = column(torch.full_like(low[:, :1], size - 1))  # (n, 1)
-    end = pos.new_zeros((pos.size(0), length + 2)).scatter_(-1, end_col, 1.)
-    return AxisWeights(linear[..., 1:-1], nearest_minus_linear[..., 1:-1],
-                       last.to(pos.dtype), end[..., 1:-1])
+def _last_line_terms(grid: Tensor, wy: AxisWeights,
+                     wx: AxisWeights) -> Tuple[Tensor, Tensor]:
+    """The MNC last-line rule as two rank-one corrections.
+
+    Where floor x is the last grid column the value is grid[floor y, last
+    column], where floor y is the last row grid[last row, floor x]. On
+    those lines the linear weights of that axis already are the one-hot of
+    the last line, so with N the nearest and B the linear weights (the
+    corner needs no care):
+    ``out = By grid Bx^T + c (x) last_x + last_y (x) r`` with
+    ``c = (Ny - By) grid[:, last]`` and ``r = grid[last, :] (Nx - Bx)^T``.
+
+    Returns:
+        tuple: c (n, P) and r (n, Q).
+    """
+    last_col = grid @ wx.end.unsqueeze(-1)  # (n, h, 1)
+    last_row = wy.end.unsqueeze(1) @ grid  # (n, 1, w)
+    c = (wy.nearest_minus_linear @ last_col).squeeze(-1)
+    r = (last_row @ wx.nearest_minus_linear.transpose(1, 2)).squeeze(1)
+    return c, r
 
 
 def sample_separable(grid: Tensor, wy: AxisWeights, wx: AxisWeights) -> Tensor:
@@ -149,77 +202,86 @@ def sample_separable(grid: Tensor, wy: AxisWeights, wx: AxisWeights) -> Tensor:
         Tensor: (n, P, Q). Weights with the ``'top_left'`` terms apply the
         MNC last-line rule.
     """
-    out = wy.linear @ grid @ wx.linear.transpose(1, 2)
+    out = wy.linear @ (grid @ wx.linear.transpose(1, 2))
     if wy.last is None:
         return out
-    # MNC: where floor x is the last column the value is grid[floor y,
-    # last column] and where floor y is the last row grid[last row, floor
-    # x]. On those lines the linear weights of that axis are already the
-    # one-hot of the last line, so (the corner needs no care):
-    #   out += (Ny - By) grid[:, last] (x) last_x
-    #        + last_y (x) grid[last, :] (Nx - Bx)^T,
-    # two rank-one updates, N the nearest and B the linear weights.
-    last_col = grid @ wx.end.unsqueeze(-1)  # (n, h, 1)
-    last_row = wy.end.unsqueeze(1) @ grid  # (n, 1, w)
-    out = torch.baddbmm(out, wy.nearest_minus_linear @ last_col,
-                        wx.last.unsqueeze(1))
-    return torch.baddbmm(
-        out, wy.last.unsqueeze(2),
-        last_row @ wx.nearest_minus_linear.transpose(1, 2))
+    c, r = _last_line_terms(grid, wy, wx)
+    out.baddbmm_(c.unsqueeze(2), wx.last.unsqueeze(1))
+    return out.baddbmm_(wy.last.unsqueeze(2), r.unsqueeze(1))
 
 
-class PixelTable(NamedTuple):
-    """Render weights (``AxisWeights`` (U, E + 1, M)) of U boxes along one
-    axis at their pixels ``first + j`` (j < E) inside the image; rows past
-    a box's pixels, the last one included, are zero."""
-    weights: AxisWeights
-    first: Tensor  # (U,) long
+def sample_separable_sum(grid: Tensor, wy: AxisWeights, wx: AxisWeights,
+                         coeffs: Tensor) -> Tensor:
+    """``(coeffs[:, None, None] * sample_separable(grid, wy, wx)).sum(0)``,
+    (P, Q), as one product without the (n, P, Q) samples."""
+    coeffs = coeffs.unsqueeze(-1)
+    right = (grid @ wx.linear.transpose(1, 2)) * coeffs.unsqueeze(-1)
+    out = wy.linear.transpose(0, 1).flatten(1) @ right.flatten(0, 1)
+    if wy.last is None:
+        return out
+    c, r = _last_line_terms(grid, wy, wx)
+    out.addmm_(c.t(), wx.last * coeffs)
+    return out.addmm_(wy.last.t(), r * coeffs)
 
 
-def pixel_table(lo: Tensor, hi: Tensor, pix_lo: Tensor, pix_hi: Tensor,
-                img_size: int, mask_size: int,
-                convention: str) -> PixelTable:
-    """Tabulate, along one axis, the rendering of M-cell masks into boxes.
+class PixelTable:
+    """Render weights of U boxes along one image axis, tabulated once.
+
+    Each box has a block of rows: a zero row, the weights at each of its
+    pixels inside the image, in order, and a zero row.
 
     Args:
         lo, hi (Tensor): (U,) box edges as in :func:`pixels_to_grid`.
         pix_lo, pix_hi (Tensor): (U,) first and last pixel of each box.
-        img_size (int): pixels of the image on this axis; pixels outside
-            the image are left out.
+        img_size (int): pixels of the image on this axis.
         mask_size (int): M.
         convention (str): ``'half_pixel'`` or ``'top_left'``.
     """
-    first = pix_lo.clamp(0, img_size - 1)
-    last = pix_hi.clamp(max=img_size - 1)
-    extent = int((last - first + 1).amax().clamp(min=1))
-    steps = torch.arange(extent + 1, dtype=lo.dtype, device=lo.device)
-    pixels = first.unsqueeze(1) + steps
-    pos, inside = pixels_to_grid(pixels, lo, hi, mask_size, convention)
-    weights = axis_weights(
-        pos,
-        mask_size,
-        convention,
-        valid=inside & (pixels <= last.unsqueeze(1)))
-    return PixelTable(weights, first.long())
 
+    def __init__(self, lo: Tensor, hi: Tensor, pix_lo: Tensor,
+                 pix_hi: Tensor, img_size: int, mask_size: int,
+                 convention: str) -> None:
+        first = pix_lo.clamp(0, img_size - 1)
+        last = pix_hi.clamp(max=img_size - 1)
+        extent = (last - first + 1).clamp(min=0).long()
+        block = extent + 2
+        block_start = block.cumsum(0) - block
+        box = torch.repeat_interleave(
+            torch.arange(len(block), device=block.device), block)
+        step = torch.arange(len(box), device=box.device) - block_start[box] - 1
+        pixels = (first[box] + step).unsqueeze(1)  # (R, 1)
+        pos, inside = pixels_to_grid(pixels, lo[box], hi[box], mask_size,
+                                     convention)
+        valid = inside & ((step >= 0) & (step < extent[box])).unsqueeze(1)
+        packed, self.end = _packed_weights(pos, mask_size, convention, 0,
+                                           mask_size, valid)
+        self.packed = packed.flatten(0, 1)  # (R, C)
+        self.mask_size = mask_size
+        # Pixel p of box u is row p + row_offset[u] while in its block.
+        self.block_start = block_start
+        self.block_stop = block_start + block - 1
+        self.row_offset = block_start + 1 - first.long()
 
-def table_rows(table: PixelTable, slots: Tensor, start: int,
-               stop: int) -> AxisWeights:
-    """Render weights (n, P, M) of boxes ``slots`` (n,) of ``table`` at the
-    pixels start..stop (zero where a box has none)."""
-    rows_per_box = table.weights.linear.size(1)
-    pixels = torch.arange(start, stop + 1, device=slots.device)
-    rows = pixels - table.first[slots].unsqueeze(1)
-    # Pixels outside a box's pixels read its last (zero) row.
-    rows = rows.clamp(-1, rows_per_box - 1) % rows_per_box
-    flat = (slots.unsqueeze(1) * rows_per_box + rows).view(-1)
+    def row_bounds(self, slots: Tensor) -> Tensor:
+        """(n, 3) long ``[first row, last row, row offset]`` of the blocks
+        of boxes ``slots`` (n,), for :meth:`weights`."""
+        return torch.stack([
+            self.block_start[slots], self.block_stop[slots],
+            self.row_offset[slots]
+        ], 1)
 
-    def take(tab):
-        return None if tab is None else tab.flatten(0, 1).index_select(
-            0, flat).view(*rows.shape, *tab.shape[2:])
+    def weights(self, bounds: Tensor, start: int, stop: int) -> AxisWeights:
+        """Weights (n, P, M) at pixels start..stop of the boxes of
+        ``bounds`` (from :meth:`row_bounds`), zero where a box has none."""
+        pixels = torch.arange(start, stop + 1, device=bounds.device)
+        # Pixels off a box read a zero row of its block.
+        rows = (pixels + bounds[:, 2:]).clamp_(bounds[:, :1], bounds[:, 1:2])
+        return _unpack(
+            self.packed.index_select(0, rows.view(-1)).view(*rows.shape, -1),
+            self.mask_size, self.end)
 
-    weights = table.weights
-    end = None if weights.end is None else weights.end[slots]
-    return AxisWeights(
-        take(weights.linear), take(weights.nearest_minus_linear),
-        take(weights.last), end)
+    def own(self, first_row: int, count: int) -> AxisWeights:
+        """Weights (1, count, M) at the first ``count`` pixels of the box
+        whose block starts at ``first_row``."""
+        rows = self.packed[None, first_row + 1:first_row + 1 + count]
+        return _unpack(rows, self.mask_size, self.end)
