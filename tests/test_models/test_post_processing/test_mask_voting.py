@@ -126,15 +126,12 @@ def ref_tight_box(vote, thresh, strict):
     return x1, y1, x2, y2
 
 
-def ref_mask_voting(boxes, masks, scores, img_shape, variant,
-                    max_per_class=100, max_per_img=100):
-    """gpu_mask_voting of FCIS or MNC, as (boxes, scores, labels, masks)
-    in per-class order."""
-    height, width = img_shape
-    num_classes = scores.shape[1]
+def ref_select(boxes, scores, variant, max_per_class=100, max_per_img=100):
+    """Per-class NMS, per-class cap and global cut of gpu_mask_voting:
+    {class: kept box indices} and the score threshold."""
     kept = {}
     all_scores = []
-    for c in range(1, num_classes):
+    for c in range(1, scores.shape[1]):
         inds = ref_nms(boxes, scores[:, c], 0.3)[:max_per_class]
         kept[c] = inds
         all_scores.extend(scores[inds, c])
@@ -142,6 +139,17 @@ def ref_mask_voting(boxes, masks, scores, img_shape, variant,
     thresh = sorted_scores[min(len(sorted_scores), max_per_img) - 1]
     if variant == 'fcis':
         thresh = max(thresh, 1e-3)
+    return kept, thresh
+
+
+def ref_mask_voting(boxes, masks, scores, img_shape, variant,
+                    max_per_class=100, max_per_img=100):
+    """gpu_mask_voting of FCIS or MNC, as (boxes, scores, labels, masks)
+    in per-class order."""
+    height, width = img_shape
+    num_classes = scores.shape[1]
+    kept, thresh = ref_select(boxes, scores, variant, max_per_class,
+                              max_per_img)
     # Rendering: FCIS renders np.round(boxes), MNC the float boxes.
     render_boxes = np.round(boxes) if variant == 'fcis' else boxes
     rendered = [
@@ -224,6 +232,29 @@ def test_matches_official_kernels(variant, seed, mask_size, caps):
     result = mask_voting(*as_tensors(boxes, masks, scores), img_shape,
                          **preset, **caps)
     assert_matches_reference(result, expected)
+
+
+@pytest.mark.parametrize('variant', ['fcis', 'mnc'])
+@pytest.mark.parametrize('max_per_class,max_per_img', [(100, 5), (3, 7),
+                                                       (2, 100)])
+def test_selection_matches_official_with_many_boxes(variant, max_per_class,
+                                                    max_per_img):
+    """60 boxes: the NMS runs over more ranks than one bound-raising step
+    of the implementation."""
+    boxes, masks, scores = random_instances(6, num_base=30, num_classes=6)
+    scores[:, 1:] *= np.where(scores[:, 1:] < 0.05, 0.01, 1.)  # < 1e-3 too
+    kept, thresh = ref_select(boxes, scores, variant, max_per_class,
+                              max_per_img)
+    expected = [(scores[i, c], c - 1) for c in kept for i in kept[c]
+                if scores[i, c] >= thresh]
+    preset = FCIS if variant == 'fcis' else MNC
+    _, det_scores, det_labels, _ = mask_voting(
+        *as_tensors(boxes, masks, scores), (40, 50), **{
+            **preset, 'drop_degenerate': False
+        },
+        max_per_class=max_per_class,
+        max_per_img=max_per_img)
+    assert list(zip(det_scores.tolist(), det_labels.tolist())) == expected
 
 
 def test_official_kernels_differ():
