@@ -40,7 +40,7 @@ param_scheduler = [
          milestones=[9, 11], gamma=0.1)
 ]
 optim_wrapper = dict(
-    optimizer=dict(lr=0.02),
+    optimizer=dict(lr=0.05),
     clip_grad=dict(max_norm=35, norm_type=2),
     # conv_new_1 (the neck) learns 3x faster; biases get no weight decay
     paramwise_cfg=dict(

@@ -15,6 +15,7 @@ from mmdet.registry import TASK_UTILS
 from torch import Tensor
 
 from mnc_mm.ops.checks import check_positive_int
+from ..task_modules.iou_calculators import bbox_overlaps_plus_one
 from .input_checks import check_float_tensors, check_img_shape, check_shape
 from .sampling import (CONVENTIONS, AxisWeights, PixelTable, axis_weights,
                        grid_to_pixels, sample_separable, sample_separable_sum)
@@ -42,28 +43,6 @@ VOTING_PRESETS = dict(
         strict_tight_box=True,
         score_floor=0.,
         drop_degenerate=False))
-
-
-def box_iou_plus1(boxes1: Tensor, boxes2: Tensor) -> Tensor:
-    """IoU of inclusive-pixel boxes (areas ``(x2 - x1 + 1) * (y2 - y1 +
-    1)``), as the official NMS and ``bbox_overlaps``.
-
-    Args:
-        boxes1 (Tensor): (N, 4) [x1, y1, x2, y2] in px.
-        boxes2 (Tensor): (K, 4) [x1, y1, x2, y2] in px.
-
-    Returns:
-        Tensor: (N, K).
-    """
-    area1 = (boxes1[:, 2] - boxes1[:, 0] + 1) * (boxes1[:, 3] - boxes1[:, 1] +
-                                                 1)
-    area2 = (boxes2[:, 2] - boxes2[:, 0] + 1) * (boxes2[:, 3] - boxes2[:, 1] +
-                                                 1)
-    top_left = torch.maximum(boxes1[:, None, :2], boxes2[None, :, :2])
-    bottom_right = torch.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    wh = (bottom_right - top_left + 1).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter / (area1[:, None] + area2[None] - inter)
 
 
 def _cap_per_class(keep: Tensor, max_per_class: int) -> Tensor:
@@ -330,7 +309,7 @@ def mask_voting(boxes: Tensor,
              masks.new_zeros((0, mask_size, mask_size)))
     if num_boxes == 0:
         return empty
-    iou = box_iou_plus1(boxes, boxes)
+    iou = bbox_overlaps_plus_one(boxes, boxes)
     det_inds, det_labels = _select_detections(iou, scores[:, 1:], nms_thr,
                                               max_per_class, max_per_img,
                                               score_floor)
