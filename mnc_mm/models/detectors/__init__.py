@@ -1,0 +1,4 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from .fcis import FCIS
+
+__all__ = ['FCIS']

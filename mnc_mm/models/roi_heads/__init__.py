@@ -1,0 +1,4 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from .fcis_roi_head import FCISRoIHead
+
+__all__ = ['FCISRoIHead']
