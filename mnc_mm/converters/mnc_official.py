@@ -120,6 +120,10 @@ HEADS = {
 CONV_LAYERS = ('rpn_conv_3x3', 'rpn_cls_score', 'rpn_bbox_pred')
 # BBOX_NORMALIZE_STDS of experiments/cfgs/VGG16/mnc_5stage.yml (means 0).
 BBOX_STDS = (0.1, 0.1, 0.2, 0.2)
+# The ImageNet init VGG16.mask.caffemodel: the convs and fc6/fc7, and the
+# copies fc6_mask/fc7_mask for the mask pathway if it holds them.
+IMAGENET_FC_LAYERS = ('fc6', 'fc7')
+IMAGENET_MASK_FC_LAYERS = ('fc6_mask', 'fc7_mask')
 
 
 def vgg16_feature_indices() -> Dict[str, int]:
@@ -205,6 +209,34 @@ def convert_mnc_arrays(arrays: Mapping[str, Optional[np.ndarray]],
     """
     ignored = [f'{layer}/{i}' for layer in SHARED_LAYERS for i in (0, 1)]
     names = mnc_name_map()
+    return (_rename(arrays, names, ignored, source),
+            dict(bbox_pred_divided_by=BBOX_STDS))
+
+
+def _rename(arrays, names, ignored, source):
     transforms = {name: partial(official_to_ours, name) for name in names}
-    state_dict = rename_arrays(arrays, names, transforms, ignored, source)
-    return state_dict, dict(bbox_pred_divided_by=BBOX_STDS)
+    return rename_arrays(arrays, names, transforms, ignored, source)
+
+
+def convert_vgg16_imagenet_arrays(arrays: Mapping[str, Optional[np.ndarray]],
+                                  source: str = '<caffemodel>'
+                                  ) -> Tuple[Dict[str, torch.Tensor], Dict]:
+    """The part of our MNC state dict that the official ImageNet init
+    (``VGG16.mask.caffemodel``) holds: the 13 convs, fc6/fc7 (box pathway)
+    and, if present, fc6_mask/fc7_mask (mask pathway). Meant for
+    ``load_from``; the heads the file lacks keep their initialisation.
+
+    Returns:
+        tuple: the state dict and ``dict(mask_pathway_converted,
+        not_converted)`` (the file's other layers, e.g. ``fc8``).
+    """
+    layers = [name for name, _, _ in VGG16_CONVS] + list(IMAGENET_FC_LAYERS)
+    layers += [layer for layer in IMAGENET_MASK_FC_LAYERS
+               if f'{layer}/0' in arrays]
+    names = {name: key for name, key in mnc_name_map().items()
+             if name.split('/')[0] in layers}
+    others = set(arrays) - set(names)
+    state_dict = _rename(arrays, names, others, source)
+    return state_dict, dict(
+        mask_pathway_converted=IMAGENET_MASK_FC_LAYERS[0] in layers,
+        not_converted=sorted({name.split('/')[0] for name in others}))

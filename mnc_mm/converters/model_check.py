@@ -33,15 +33,20 @@ def model_state_shapes(cfg, component: Optional[str] = None
 
 def check_state_dict(state_dict: Mapping[str, torch.Tensor],
                      shapes: Mapping[str, Shape],
-                     source: str = '<converted>') -> None:
+                     source: str = '<converted>',
+                     partial: bool = False) -> None:
     """Raise unless ``state_dict`` loads strictly into a model whose state
     dict has ``shapes``: the same keys and every tensor's shape equal.
+
+    Args:
+        partial: ``state_dict`` may lack keys of the model (an init file
+            for ``load_from``); unexpected keys and shapes still count.
 
     Raises:
         KeyError: missing or unexpected keys (listed).
         ValueError: shape mismatches (listed with both shapes).
     """
-    missing = set(shapes) - set(state_dict)
+    missing = set() if partial else set(shapes) - set(state_dict)
     unexpected = set(state_dict) - set(shapes)
     if missing or unexpected:
         raise KeyError(

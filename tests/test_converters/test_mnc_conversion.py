@@ -9,6 +9,7 @@ import torch
 from mnc_mm.converters.caffe_weights import load_caffe_weights
 from mnc_mm.converters.mnc_official import (BBOX_STDS, caffe_arrays,
                                             convert_mnc_arrays,
+                                            convert_vgg16_imagenet_arrays,
                                             mnc_name_map,
                                             mnc_official_params,
                                             plain_shape)
@@ -125,3 +126,25 @@ def test_caffe_weights_dispatch_on_the_first_bytes(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, 'h5py', None)
     with pytest.raises(ImportError, match='h5py'):
         load_caffe_weights(str(path))
+
+
+def test_imagenet_init_takes_the_trunk_and_the_fc_pathways():
+    fcs = ('fc6', 'fc7', 'fc6_mask', 'fc7_mask')
+    arrays = {name: array for name, array in _id_arrays(True).items()
+              if name.startswith('conv') or name.split('/')[0] in fcs}
+    arrays['fc8/0'] = np.zeros((1, 1, 10, 3))
+    state_dict, report = convert_vgg16_imagenet_arrays(arrays)
+    assert report == dict(mask_pathway_converted=True,
+                          not_converted=['fc8'])
+    assert len(state_dict) == 2 * (13 + 4)
+    np.testing.assert_array_equal(
+        state_dict['roi_head.cls_head.mask_fcs.2.weight'].numpy(),
+        arrays['fc7_mask/0'].reshape(3, 5).astype(np.float32))
+    for name in ('fc6_mask/0', 'fc6_mask/1', 'fc7_mask/0', 'fc7_mask/1'):
+        del arrays[name]
+    state_dict, report = convert_vgg16_imagenet_arrays(arrays)
+    assert report['mask_pathway_converted'] is False
+    assert not any('mask_fcs' in key for key in state_dict)
+    del arrays['conv3_2/1']
+    with pytest.raises(KeyError, match="1 missing: 'conv3_2/1'"):
+        convert_vgg16_imagenet_arrays(arrays)
