@@ -3,11 +3,14 @@
 anchors, and the per-RoI mask targets shared by FCIS and MNC."""
 from .coders import PlusOneDeltaXYWHBBoxCoder, clip_boxes
 from .iou_calculators import BboxOverlaps2DPlusOne, bbox_overlaps_plus_one
+from .mask_level_labels import mask_level_labels, predicted_mask_ious
 from .mask_target import crop_mask_targets
 from .prior_generators import PyFasterRCNNAnchorGenerator
+from .samplers import MNCRoISampler
 
 __all__ = [
     'PlusOneDeltaXYWHBBoxCoder', 'clip_boxes', 'BboxOverlaps2DPlusOne',
     'bbox_overlaps_plus_one', 'crop_mask_targets',
-    'PyFasterRCNNAnchorGenerator'
+    'PyFasterRCNNAnchorGenerator', 'MNCRoISampler', 'mask_level_labels',
+    'predicted_mask_ious'
 ]
