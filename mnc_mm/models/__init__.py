@@ -1,3 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Models of mnc_mm, registered into mmdet's registries on import."""
-from . import task_modules  # noqa: F401
+from . import (backbones, detectors, heads, layers,  # noqa: F401
+               roi_extractors, roi_heads, task_modules)
