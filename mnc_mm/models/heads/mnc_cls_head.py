@@ -133,7 +133,8 @@ class MNCClsHead(BaseModule):
     def class_deltas(self, bbox_pred: Tensor, labels: Tensor) -> Tensor:
         """The 4 deltas (R, 4) of class ``labels`` (R,) (0 = background)
         from ``bbox_pred`` (R, 4(N+1))."""
-        deltas = bbox_pred.view(bbox_pred.size(0), -1, 4)
+        num, cols = bbox_pred.shape
+        deltas = bbox_pred.view(num, cols // 4, 4)
         return deltas[torch.arange(deltas.size(0), device=labels.device),
                       labels]
 
