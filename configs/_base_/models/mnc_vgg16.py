@@ -140,18 +140,16 @@ model = dict(
             min_bbox_size=16),
         rcnn=dict(
             num_stages=5,
+            # the official GPU voting (mnc_spec §9.6): top-left rendering
+            # of float boxes, soft vote, tight box at > 0.4, no score floor
             mask_voting=dict(
                 type='MaskVoting',
+                preset='mnc',
                 nms_thr=0.3,
                 max_per_class=100,
                 max_per_img=100,
-                score_floor=1e-3,
                 merge_iou_thr=0.5,
-                mask_thr=0.4,
-                render='top_left',
-                binarize_before_vote=False,
-                strict_tight_box=True,
-                drop_degenerate=True),
+                mask_thr=0.4),
             mask_thr_binary=0.4,
             paste_binarize_first=True,
             # official behaviours (see configs/mnc/README.md)

@@ -373,13 +373,8 @@ class MNCRoIHead(BaseModule):
             shape = meta['ori_shape'][:2]
         else:
             shape = meta['img_shape'][:2]
-        boxes = clip_boxes(boxes, shape)
-        if boxes.size(0):
-            boxes, scores, labels, masks = self.mask_voting(
-                boxes, masks, scores, shape)
-        else:
-            scores = scores.new_zeros(0)
-            labels = scores.new_zeros(0, dtype=torch.long)
+        boxes, scores, labels, masks = self.mask_voting(
+            clip_boxes(boxes, shape), masks, scores, shape)
         result = InstanceData()
         result.bboxes = boxes
         result.scores = scores
