@@ -25,6 +25,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # The demo config of each model available in the library.
 DEMO_CONFIGS = {
     'mask-rcnn': 'configs/demo/mask-rcnn_r18-tiny_shapes.py',
+    'mnc': 'configs/demo/mnc_r18-tiny_shapes.py',
 }
 
 

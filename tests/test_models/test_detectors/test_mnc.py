@@ -12,13 +12,14 @@ from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 from mmengine.structures import InstanceData
 
 from mnc_mm.ops import RoIWarpPool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
-TINY = osp.join(REPO, 'configs', 'mnc', 'mnc_r18-tiny_5stage_shapes.py')
+TINY = osp.join(REPO, 'configs', 'demo', 'mnc_r18-tiny_shapes.py')
 STAGE23 = ('loss_mask', 'loss_cls', 'loss_seg_cls', 'loss_bbox')
 STAGE45 = tuple(f'{k}_ext' for k in STAGE23)
 
@@ -99,24 +100,27 @@ def run(model, packed, mode):
 # (trunk channels at the warp, RoI feature side after the shared head,
 #  channels there, classes, pathway fc width or None, training stages)
 HEADS = {
-    'mnc_vgg16_5stage_sbd': (512, 14, 512, 20, 4096, 5),
-    'mnc_vgg16_3stage_sbd': (512, 14, 512, 20, 4096, 3),
-    'mnc_r50-caffe-c4_5stage_coco': (1024, 7, 2048, 80, None, 5),
-    'mnc_r101-caffe-c4_5stage_coco': (1024, 7, 2048, 80, None, 5),
-    'mnc_r18-tiny_5stage_shapes': (64, 14, 64, 3, 128, 5),
+    'mnc/mnc_vgg16_5stage_8xb1-40k_sbd': (512, 14, 512, 20, 4096, 5),
+    'mnc/mnc_vgg16_3stage_8xb1-40k_sbd': (512, 14, 512, 20, 4096, 3),
+    'mnc/mnc_r50-caffe-c4_5stage_8xb1-1x_coco': (1024, 7, 2048, 80, None, 5),
+    'mnc/mnc_r101-caffe-c4_5stage_8xb1-1x_coco': (1024, 7, 2048, 80, None,
+                                                  5),
+    'demo/mnc_r18-tiny_shapes': (64, 14, 64, 3, 128, 5),
 }
 
 
 def test_every_config_is_checked():
-    names = {osp.splitext(osp.basename(p))[0]
-             for p in glob.glob(osp.join(REPO, 'configs', 'mnc', '*.py'))}
+    paths = glob.glob(osp.join(REPO, 'configs', 'mnc', '*.py')) + glob.glob(
+        osp.join(REPO, 'configs', 'demo', 'mnc_*.py'))
+    names = {osp.splitext(osp.relpath(p, osp.join(REPO, 'configs')))[0]
+             for p in paths}
     assert names == set(HEADS)
 
 
 @pytest.mark.parametrize('name', sorted(HEADS))
 def test_config_builds_with_the_head_sizes(name):
     trunk, side, chans, classes, fcs, stages = HEADS[name]
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'mnc', name + '.py'))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', name + '.py'))
     cfg.model.backbone.init_cfg = None
     with torch.device('meta'):  # full-size heads without the memory
         model = MODELS.build(cfg.model)
@@ -129,7 +133,7 @@ def test_config_builds_with_the_head_sizes(name):
     assert layer.spatial_scale == 1 / 16 and layer.quantize
     mask, cls = roi.mask_head, roi.cls_head
     assert mask.fc_mask.in_features == chans * side * side
-    assert mask.fc_mask.out_features == 256 or name.startswith('mnc_r18')
+    assert mask.fc_mask.out_features == 256 or name.startswith('demo')
     assert mask.mask_pred.out_features == 21 * 21
     joint = 2 * (fcs or chans)
     assert (cls.fc_cls.in_features, cls.fc_cls.out_features) == (
@@ -324,3 +328,14 @@ def test_overfits_one_image():
         assert same.numel() > 0
         best = same[inst.scores[same].argmax()]
         assert _mask_iou(inst.masks[best], gt_mask) > 0.5
+
+
+def test_demo_config_trains_and_tests_with_the_runner(shapes_root,
+                                                      tiny_config, tmp_path):
+    """The real data pipeline, two training iterations, then evaluation."""
+    cfg = tiny_config(shapes_root, str(tmp_path), max_iters=2, config=TINY)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.test()
+    assert 0 <= metrics['coco/segm_mAP'] <= 1
+    assert 0 <= metrics['voc_mask/mAP_r@0.5'] <= 1

@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 # The paper's COCO model: ResNet-101 C4, 5 stages (schedule: see the R-50
 # config).
-_base_ = './mnc_r50-caffe-c4_5stage_coco.py'
+_base_ = './mnc_r50-caffe-c4_5stage_8xb1-1x_coco.py'
 
 model = dict(
     backbone=dict(

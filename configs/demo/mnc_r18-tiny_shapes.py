@@ -1,8 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 # The smallest MNC: a narrow ResNet-18 trunk (res2-res4, stride 16, 64
-# channels) trained from scratch on the synthetic shapes set on CPU. Same
-# cascade, targets and post-processing as the paper's model; narrow fcs,
-# anchors of 32-128 px for the 256-384 px images.
+# channels) trained from scratch on the synthetic shapes set on CPU, for
+# `python tools/misc/run_demo.py --model mnc`. Same cascade, targets and
+# post-processing as the paper's model (configs/mnc); narrow fcs, anchors
+# of 32-128 px for the 256-384 px images.
 _base_ = [
     '../_base_/models/mnc_vgg16.py', '../_base_/datasets/shapes_instance.py',
     '../_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
