@@ -21,7 +21,7 @@ STAMPS := .make/$(subst /,_,$(PY))
 # Every pip call is constrained to the one torch: nothing may pull another.
 PIP := PIP_CONSTRAINT=requirements/torch.txt $(PY) -m pip
 MAX_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-MODEL ?= mask-rcnn
+MODEL ?= fcis
 PYTEST_ARGS ?=
 EXT_SOURCES := setup.py $(shell find mnc_mm/ops/csrc -type f 2>/dev/null)
 

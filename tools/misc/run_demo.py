@@ -24,6 +24,7 @@ import time
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # The demo config of each model available in the library.
 DEMO_CONFIGS = {
+    'fcis': 'configs/demo/fcis_r18-tiny_shapes.py',
     'mask-rcnn': 'configs/demo/mask-rcnn_r18-tiny_shapes.py',
     'mnc': 'configs/demo/mnc_r18-tiny_shapes.py',
 }
@@ -33,7 +34,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--model',
-        default='mask-rcnn',
+        default='fcis',
         help=f'which demo model to train: {sorted(DEMO_CONFIGS)}')
     parser.add_argument('--data-root', default='data/shapes')
     parser.add_argument('--work-dir', default='work_dirs/demo')

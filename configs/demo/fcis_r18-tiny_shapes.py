@@ -1,0 +1,52 @@
+# A narrow ResNet-18 FCIS that trains from scratch on the synthetic shapes
+# set on 2 CPU cores (`make demo`). Shapes are 40-130 px across, so the
+# score maps run at stride 8 (res4 and res5 dilated) instead of 16.
+_base_ = [
+    '../_base_/models/fcis_r50-caffe-c4.py',
+    '../_base_/datasets/shapes_instance.py',
+    '../_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
+]
+
+width = 16  # channels of the first ResNet stage (BasicBlock: 16-128)
+head_channels = 128
+model = dict(
+    backbone=dict(
+        depth=18,
+        base_channels=width,
+        strides=(1, 2, 1, 1),
+        dilations=(1, 1, 2, 4),
+        frozen_stages=-1,
+        norm_eval=False,
+        init_cfg=None),
+    neck=dict(in_channels=[width * 8], out_channels=head_channels),
+    rpn_head=dict(
+        in_channels=width * 4,
+        feat_channels=64,
+        anchor_generator=dict(strides=[8], scales=[2, 4, 8])),
+    roi_head=dict(
+        num_classes=3,
+        in_channels=head_channels,
+        spatial_scale=1.0 / 8),
+    train_cfg=dict(rpn_proposal=dict(nms_pre=2000)),
+    test_cfg=dict(
+        rpn=dict(nms_pre=2000),
+        rcnn=dict(mask_voting=dict(max_per_img=20))))
+
+train_cfg = dict(max_epochs=12, val_interval=12)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=100),
+    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True,
+         milestones=[9, 11], gamma=0.1)
+]
+optim_wrapper = dict(
+    optimizer=dict(lr=0.05),
+    clip_grad=dict(max_norm=35, norm_type=2),
+    # conv_new_1 (the neck) learns 3x faster; biases get no weight decay
+    paramwise_cfg=dict(
+        custom_keys=dict(neck=dict(lr_mult=3.0)), bias_decay_mult=0.0))
+train_dataloader = dict(batch_size=4)
+default_hooks = dict(
+    logger=dict(interval=10), checkpoint=dict(interval=4, max_keep_ckpts=2))
+log_processor = dict(window_size=10)
+auto_scale_lr = dict(base_batch_size=4)
