@@ -11,6 +11,8 @@ from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
+from ..roi_heads.fcis_roi_head import to_inclusive
+
 
 @MODELS.register_module()
 class MNC(TwoStageDetector):
@@ -64,13 +66,15 @@ class MNC(TwoStageDetector):
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> dict:
         """RPN losses (``loss_rpn_cls``, ``loss_rpn_bbox``) and the RoI
-        head's; the proposals carry box gradients when ``box_grad``."""
+        head's; the proposals carry box gradients when ``box_grad``. The
+        RPN's targets use inclusive-end (py-faster-rcnn) gt boxes."""
         x = self.extract_feat(batch_inputs)
         proposal_cfg = self.train_cfg.get('rpn_proposal', self.test_cfg.rpn)
         rpn_data_samples = copy.deepcopy(batch_data_samples)
         for data_sample in rpn_data_samples:
-            data_sample.gt_instances.labels = torch.zeros_like(
-                data_sample.gt_instances.labels)
+            gt = data_sample.gt_instances
+            gt.labels = torch.zeros_like(gt.labels)
+            gt.bboxes = to_inclusive(gt.bboxes)
         losses, proposals = self.rpn_head.loss_and_predict(
             x,
             rpn_data_samples,

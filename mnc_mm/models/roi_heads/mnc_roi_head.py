@@ -18,6 +18,7 @@ from torch import Tensor
 from ..layers import clip_grad, official_warp_coord_grad
 from ..post_processing import paste_masks
 from ..task_modules import clip_boxes, crop_mask_targets, mask_level_labels
+from .fcis_roi_head import to_exclusive, to_inclusive
 from .stage_bridge import bridge_boxes
 
 _TRAIN_CHOICES = dict(
@@ -56,7 +57,9 @@ class MNCRoIHead(BaseModule):
     regresses a class-agnostic mask (``mask_head``); stage 3 classifies
     the masked and the plain features and regresses boxes (``cls_head``).
     The stage bridge (:func:`bridge_boxes`) turns the stage-3 boxes into
-    the RoIs of stages 4/5, which reuse the same modules.
+    the RoIs of stages 4/5, which reuse the same modules. Boxes inside
+    follow py-faster-rcnn (inclusive ends, +1 widths); the gt boxes of the
+    data samples and the predicted boxes use mmdet's exclusive ends.
 
     Training (``train_cfg``):
 
@@ -195,8 +198,9 @@ class MNCRoIHead(BaseModule):
             rpn_results_list (list[InstanceData]): proposals per image
                 (``bboxes`` (P, 4) in input-image px, differentiable when
                 trained through box coordinates).
-            batch_data_samples (list[DetDataSample]): with gt ``bboxes``,
-                ``labels`` (0-based) and ``masks`` at the input resolution.
+            batch_data_samples (list[DetDataSample]): with gt ``bboxes``
+                (mmdet's exclusive ends), ``labels`` (0-based) and
+                ``masks`` at the input resolution.
 
         Returns:
             dict: ``loss_mask``, ``loss_cls``, ``loss_seg_cls``,
@@ -206,6 +210,10 @@ class MNCRoIHead(BaseModule):
         device = x[0].device
         gt_masks = [
             g.masks.to_tensor(dtype=torch.uint8, device=device) for g in gts
+        ]
+        gts = [
+            InstanceData(bboxes=to_inclusive(g.bboxes), labels=g.labels)
+            for g in gts
         ]
         samples = []
         for res, gt in zip(rpn_results_list, gts):
@@ -341,9 +349,10 @@ class MNCRoIHead(BaseModule):
         """Instances of each image after mask voting and pasting.
 
         Returns:
-            list[InstanceData]: ``bboxes`` (K, 4), ``scores`` (K,),
-            ``labels`` (K,) 0-based, ``masks`` (K, H, W) bool; in the
-            original image when ``rescale``, else in the input image.
+            list[InstanceData]: ``bboxes`` (K, 4) (mmdet's exclusive ends),
+            ``scores`` (K,), ``labels`` (K,) 0-based, ``masks`` (K, H, W)
+            bool; in the original image when ``rescale``, else in the
+            input image.
         """
         metas = [s.metainfo for s in batch_data_samples]
         stages = self._predict_stages(
@@ -376,7 +385,7 @@ class MNCRoIHead(BaseModule):
         boxes, scores, labels, masks = self.mask_voting(
             clip_boxes(boxes, shape), masks, scores, shape)
         result = InstanceData()
-        result.bboxes = boxes
+        result.bboxes = to_exclusive(boxes)
         result.scores = scores
         result.labels = labels
         result.masks = paste_masks(

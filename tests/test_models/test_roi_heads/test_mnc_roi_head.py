@@ -18,11 +18,11 @@ TINY = osp.join(REPO, 'configs', 'demo', 'mnc_r18-tiny_shapes.py')
 
 def test_targets_of_a_gt_box_and_a_far_away_proposal(monkeypatch):
     """One 32 x 32 square gt (class index 2) filling its box; proposals:
-    the gt box itself and a disjoint box. Stage 2/3 RoIs: the gt (added as
-    a candidate) and the first proposal are fg, the second is the only
-    background (IoU 0, the [0, 0.1) range). Fresh heads predict masks of
-    ~0.5 everywhere (>= 0.4), i.e. the whole box: mask IoU 1, so the
-    mask-level labels equal the box-level ones."""
+    the gt box itself (in the head's inclusive ends) and a disjoint box.
+    Stage 2/3 RoIs: the gt (added as a candidate) and the first proposal
+    are fg, the second is the only background (IoU 0, the [0, 0.1) range).
+    Fresh heads predict masks of ~0.5 everywhere (>= 0.4), i.e. the whole
+    box: mask IoU 1, so the mask-level labels equal the box-level ones."""
     init_default_scope('mmdet')
     cfg = Config.fromfile(TINY).model
     head_cfg = cfg.roi_head
@@ -33,7 +33,7 @@ def test_targets_of_a_gt_box_and_a_far_away_proposal(monkeypatch):
 
     masks = np.zeros((1, 96, 96), np.uint8)
     masks[0, 16:48, 16:48] = 1
-    gt_box = torch.tensor([[16., 16., 47., 47.]])
+    gt_box = torch.tensor([[16., 16., 48., 48.]])  # mmdet's exclusive ends
     sample = DetDataSample(metainfo=dict(img_shape=(96, 96)))
     sample.gt_instances = InstanceData(
         bboxes=gt_box, labels=torch.tensor([2]),
