@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Task modules that mmdet lacks: the +1 box coder and IoU, py-faster-rcnn
-anchors, and the per-RoI mask targets shared by FCIS and MNC."""
+anchors, and the per-RoI mask targets shared by FCIS and MNC; MNC's RoI
+sampler and mask-level labels."""
 from .coders import PlusOneDeltaXYWHBBoxCoder, clip_boxes
 from .iou_calculators import BboxOverlaps2DPlusOne, bbox_overlaps_plus_one
 from .mask_level_labels import mask_level_labels, predicted_mask_ious
