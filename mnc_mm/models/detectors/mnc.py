@@ -11,7 +11,7 @@ from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from ..roi_heads.fcis_roi_head import to_inclusive
+from ..task_modules import to_inclusive
 
 
 @MODELS.register_module()

@@ -18,7 +18,7 @@ from torch import Tensor
 from ..layers import clip_grad, official_warp_coord_grad
 from ..post_processing import paste_masks
 from ..task_modules import clip_boxes, crop_mask_targets, mask_level_labels
-from .fcis_roi_head import to_exclusive, to_inclusive
+from ..task_modules import to_exclusive, to_inclusive
 from .stage_bridge import bridge_boxes
 
 _TRAIN_CHOICES = dict(
