@@ -73,13 +73,14 @@ def _write_tiny_config(path, data_root, max_iters=3, ckpt_interval=None,
 
 @pytest.fixture(scope='session')
 def tiny_config():
-    """Factory: the demo config shrunk to a few iterations on a data root."""
+    """Factory: a demo config (default: the Mask R-CNN one) shrunk to a few
+    iterations on a data root."""
     return _tiny_config
 
 
-def _tiny_config(data_root, work_dir, max_iters=2):
+def _tiny_config(data_root, work_dir, max_iters=2, config=TINY_CONFIG):
     from mmengine.config import Config
-    cfg = Config.fromfile(TINY_CONFIG)
+    cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
     ann_val = osp.join(data_root, 'annotations', 'instances_val.json')
     for split in ('train', 'val', 'test'):

@@ -26,6 +26,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIGS = {
     'fcis': 'configs/demo/fcis_r18-tiny_shapes.py',
     'mask-rcnn': 'configs/demo/mask-rcnn_r18-tiny_shapes.py',
+    'mnc': 'configs/demo/mnc_r18-tiny_shapes.py',
 }
 
 

@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .resnet_ceil_pool import ResNetCeilPool
+from .vgg import CaffeVGG
 
-__all__ = ['ResNetCeilPool']
+__all__ = ['CaffeVGG', 'ResNetCeilPool']

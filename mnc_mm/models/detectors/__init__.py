@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .fcis import FCIS
+from .mnc import MNC
 
-__all__ = ['FCIS']
+__all__ = ['FCIS', 'MNC']

@@ -14,19 +14,7 @@ from torch import Tensor, nn
 from mnc_mm.ops import group_max, label_pick, ps_roi_pool, score_pick
 from ..losses import fcis_per_roi_losses
 from ..post_processing import paste_masks
-from ..task_modules import crop_mask_targets
-
-
-def to_inclusive(boxes: Tensor) -> Tensor:
-    """mmdet boxes (exclusive ends, ``x2 = x + w``) to py-faster-rcnn boxes
-    (inclusive ends, ``x2 = x + max(w - 1, 0)``)."""
-    return torch.cat([boxes[:, :2], torch.max(boxes[:, 2:] - 1, boxes[:, :2])],
-                     dim=1)
-
-
-def to_exclusive(boxes: Tensor) -> Tensor:
-    """Inclusive-end boxes back to mmdet's exclusive ends."""
-    return torch.cat([boxes[:, :2], boxes[:, 2:] + 1], dim=1)
+from ..task_modules import crop_mask_targets, to_exclusive, to_inclusive
 
 
 @MODELS.register_module()

@@ -1,13 +1,19 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Task modules that mmdet lacks: the +1 box coder and IoU, py-faster-rcnn
-anchors, and the per-RoI mask targets shared by FCIS and MNC."""
+anchors, and the per-RoI mask targets shared by FCIS and MNC; MNC's RoI
+sampler and mask-level labels."""
+from .box_ends import to_exclusive, to_inclusive
 from .coders import PlusOneDeltaXYWHBBoxCoder, clip_boxes
 from .iou_calculators import BboxOverlaps2DPlusOne, bbox_overlaps_plus_one
+from .mask_level_labels import mask_level_labels, predicted_mask_ious
 from .mask_target import crop_mask_targets
 from .prior_generators import PyFasterRCNNAnchorGenerator
+from .samplers import MNCRoISampler
 
 __all__ = [
+    'to_exclusive', 'to_inclusive',
     'PlusOneDeltaXYWHBBoxCoder', 'clip_boxes', 'BboxOverlaps2DPlusOne',
     'bbox_overlaps_plus_one', 'crop_mask_targets',
-    'PyFasterRCNNAnchorGenerator'
+    'PyFasterRCNNAnchorGenerator', 'MNCRoISampler', 'mask_level_labels',
+    'predicted_mask_ious'
 ]

@@ -1,0 +1,157 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+# MNC with the Caffe VGG-16 trunk, as the official VOC model (mnc_spec §2,
+# §5-9): RPN on conv5_3 (stride 16), RoI warp 28x28 + 2x2 max-pool, a
+# 21x21 class-agnostic mask head, masked/box fc pathways, a 5-stage
+# cascade trained through the box coordinates, mask voting at test.
+# Boxes follow py-faster-rcnn (+1 widths) everywhere.
+num_classes = 20
+box_coder_rcnn = dict(
+    type='PlusOneDeltaXYWHBBoxCoder', target_stds=(0.1, 0.1, 0.2, 0.2))
+iou_plus_one = dict(type='BboxOverlaps2DPlusOne')
+model = dict(
+    type='MNC',
+    # train through the box coordinates, gradient clamped to 1/512
+    box_grad=True,
+    box_grad_clip=1 / 512,
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        # Caffe VGG-16: BGR, mean subtraction only
+        mean=[102.9801, 115.9465, 122.7717],
+        std=[1.0, 1.0, 1.0],
+        bgr_to_rgb=False,
+        pad_mask=False,
+        pad_size_divisor=16),
+    backbone=dict(
+        type='CaffeVGG',
+        depth=16,
+        out_indices=(4, ),
+        frozen_stages=2,
+        init_cfg=dict(
+            type='Pretrained', checkpoint='open-mmlab://vgg16_caffe')),
+    rpn_head=dict(
+        type='MNCRPNHead',
+        in_channels=512,
+        feat_channels=512,
+        anchor_generator=dict(
+            type='PyFasterRCNNAnchorGenerator',
+            strides=[16],
+            ratios=[0.5, 1.0, 2.0],
+            scales=[8, 16, 32],
+            base_size=16),
+        bbox_coder=dict(type='PlusOneDeltaXYWHBBoxCoder'),
+        # 2-way softmax as the official RPN
+        loss_cls=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+        loss_bbox=dict(type='SmoothL1Loss', beta=1.0 / 9.0, loss_weight=1.0),
+        init_cfg=dict(type='Normal', layer='Conv2d', std=0.01)),
+    roi_head=dict(
+        type='MNCRoIHead',
+        roi_extractor=dict(
+            type='RoIWarpExtractor',
+            roi_layer=dict(
+                type='RoIWarpPool', warp_size=28, output_size=14,
+                quantize=True),
+            out_channels=512,
+            featmap_strides=[16]),
+        mask_head=dict(
+            type='MNCMaskHead',
+            in_channels=512,
+            roi_feat_size=14,
+            fc_channels=256,
+            mask_size=21,
+            loss_mask=dict(
+                type='CrossEntropyLoss', use_sigmoid=True, loss_weight=2.0)),
+        cls_head=dict(
+            type='MNCClsHead',
+            in_channels=512,
+            roi_feat_size=14,
+            num_classes=num_classes,
+            pool='max',
+            num_fcs=2,
+            fc_channels=4096,
+            bbox_coder=box_coder_rcnn,
+            loss_cls=dict(
+                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+            loss_seg_cls=dict(
+                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+            loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0))),
+    train_cfg=dict(
+        rpn=dict(
+            assigner=dict(
+                type='MaxIoUAssigner',
+                pos_iou_thr=0.7,
+                neg_iou_thr=0.3,
+                min_pos_iou=0.0,
+                gt_max_assign_all=True,
+                match_low_quality=True,
+                ignore_iof_thr=-1,
+                iou_calculator=iou_plus_one),
+            sampler=dict(
+                type='RandomSampler',
+                num=256,
+                pos_fraction=0.5,
+                neg_pos_ub=-1,
+                add_gt_as_proposals=False),
+            allowed_border=0,
+            pos_weight=-1,
+            debug=False),
+        rpn_proposal=dict(
+            nms_pre=12000,
+            max_per_img=300,
+            nms=dict(type='nms', iou_threshold=0.7, offset=1),
+            min_bbox_size=16),  # original-image px, +1 widths
+        rcnn=dict(
+            num_stages=5,
+            assigner=dict(
+                type='MaxIoUAssigner',
+                pos_iou_thr=0.5,
+                neg_iou_thr=0.5,
+                min_pos_iou=0.5,
+                match_low_quality=False,
+                ignore_iof_thr=-1,
+                iou_calculator=iou_plus_one),
+            sampler=dict(
+                type='MNCRoISampler',
+                num=64,
+                pos_fraction=0.3,
+                neg_iou_ranges=((0.1, 0.5), (0.0, 0.1)),
+                neg_fractions=(0.85, 0.15),
+                add_gt_as_proposals=True),
+            # stage bridge: every bridged box + the gts, fg at IoU >= 0.5
+            bridge_assigner=dict(
+                type='MaxIoUAssigner',
+                pos_iou_thr=0.5,
+                neg_iou_thr=0.5,
+                min_pos_iou=0.5,
+                match_low_quality=False,
+                ignore_iof_thr=-1,
+                iou_calculator=iou_plus_one),
+            mask_thr_binary=0.4,
+            seg_pos_iou_thr=0.5,
+            stage3_mask_grad='seg_positive',
+            # official behaviours (see configs/mnc/README.md)
+            bridge_raw_deltas=False,
+            warp_coord_grad='exact')),
+    test_cfg=dict(
+        rpn=dict(
+            nms_pre=6000,
+            max_per_img=300,
+            nms=dict(type='nms', iou_threshold=0.7, offset=1),
+            min_bbox_size=16),
+        rcnn=dict(
+            num_stages=5,
+            # the official GPU voting (mnc_spec §9.6): top-left rendering
+            # of float boxes, soft vote, tight box at > 0.4, no score floor
+            mask_voting=dict(
+                type='MaskVoting',
+                preset='mnc',
+                nms_thr=0.3,
+                max_per_class=100,
+                max_per_img=100,
+                merge_iou_thr=0.5,
+                mask_thr=0.4),
+            mask_thr_binary=0.4,
+            paste_binarize_first=True,
+            # official behaviours (see configs/mnc/README.md)
+            bridge_with_bg=False,
+            ext_warp='pool')))

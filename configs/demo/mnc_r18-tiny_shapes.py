@@ -1,0 +1,60 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+# The smallest MNC: a narrow ResNet-18 trunk (res2-res4, stride 16, 64
+# channels) trained from scratch on the synthetic shapes set on CPU, for
+# `python tools/misc/run_demo.py --model mnc`. Same cascade, targets and
+# post-processing as the paper's model (configs/mnc); narrow fcs, anchors
+# of 32-128 px for the 256-384 px images.
+_base_ = [
+    '../_base_/models/mnc_vgg16.py', '../_base_/datasets/shapes_instance.py',
+    '../_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
+]
+
+width = 16  # channels of the first ResNet stage
+feat_channels = width * 4
+model = dict(
+    data_preprocessor=dict(
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32),
+    backbone=dict(
+        _delete_=True,
+        type='ResNet',
+        depth=18,
+        base_channels=width,
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
+        out_indices=(2, ),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        style='pytorch',
+        init_cfg=None),
+    rpn_head=dict(
+        in_channels=feat_channels,
+        feat_channels=feat_channels,
+        anchor_generator=dict(scales=[2, 4, 8])),
+    roi_head=dict(
+        roi_extractor=dict(out_channels=feat_channels),
+        mask_head=dict(in_channels=feat_channels, fc_channels=64),
+        cls_head=dict(
+            in_channels=feat_channels, num_classes=3, fc_channels=128)),
+    train_cfg=dict(rpn_proposal=dict(nms_pre=2000, max_per_img=300)),
+    test_cfg=dict(
+        rpn=dict(nms_pre=1000, max_per_img=100),
+        rcnn=dict(mask_voting=dict(max_per_img=20))))
+
+train_cfg = dict(max_epochs=12, val_interval=12)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=100),
+    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True,
+         milestones=[9, 11], gamma=0.1)
+]
+optim_wrapper = dict(
+    optimizer=dict(lr=0.01), clip_grad=dict(max_norm=35, norm_type=2))
+default_hooks = dict(
+    logger=dict(interval=10), checkpoint=dict(interval=4, max_keep_ckpts=2))
+log_processor = dict(window_size=10)
+auto_scale_lr = dict(base_batch_size=2)

@@ -1,0 +1,86 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""MNC: Instance-aware Semantic Segmentation via Multi-task Network
+Cascades (Dai, He, Sun, CVPR 2016)."""
+import copy
+from typing import Optional
+
+import torch
+from mmdet.models.detectors import TwoStageDetector
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor
+
+from ..task_modules import to_inclusive
+
+
+@MODELS.register_module()
+class MNC(TwoStageDetector):
+    """The multi-task network cascade, trained end to end.
+
+    Stage 1 is the RPN (``rpn_head``, an :class:`MNCRPNHead`); stages 2-5
+    are the ``roi_head`` (:class:`MNCRoIHead`). With ``box_grad`` the
+    proposals reach the RoI losses through their decoded coordinates, so
+    the stage 2-5 losses train the RPN's box regression too (and the
+    stage 4/5 losses the stage-3 regressor); the gradient that reaches
+    each regressor through the boxes is clamped element-wise to
+    ``box_grad_clip`` (official: 1/512). ``box_grad=False`` detaches the
+    RoIs (the paper's ablation).
+
+    Args:
+        backbone, rpn_head, roi_head, neck, data_preprocessor, init_cfg:
+            as mmdet's ``TwoStageDetector``.
+        train_cfg (dict): ``rpn``, ``rpn_proposal`` and ``rcnn`` (see
+            :class:`MNCRoIHead`).
+        test_cfg (dict): ``rpn`` and ``rcnn``.
+        box_grad (bool): train through the box coordinates.
+        box_grad_clip (float, optional): bound of those gradients; None
+            for none.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 rpn_head: ConfigType,
+                 roi_head: ConfigType,
+                 train_cfg: ConfigType,
+                 test_cfg: ConfigType,
+                 neck: OptConfigType = None,
+                 box_grad: bool = True,
+                 box_grad_clip: Optional[float] = 1 / 512,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        roi_head = copy.deepcopy(roi_head)
+        roi_head.update(box_grad=box_grad, box_grad_clip=box_grad_clip)
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            rpn_head=rpn_head,
+            roi_head=roi_head,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.box_grad = box_grad
+        self.box_grad_clip = box_grad_clip
+
+    def loss(self, batch_inputs: Tensor,
+             batch_data_samples: SampleList) -> dict:
+        """RPN losses (``loss_rpn_cls``, ``loss_rpn_bbox``) and the RoI
+        head's; the proposals carry box gradients when ``box_grad``. The
+        RPN's targets use inclusive-end (py-faster-rcnn) gt boxes."""
+        x = self.extract_feat(batch_inputs)
+        proposal_cfg = self.train_cfg.get('rpn_proposal', self.test_cfg.rpn)
+        rpn_data_samples = copy.deepcopy(batch_data_samples)
+        for data_sample in rpn_data_samples:
+            gt = data_sample.gt_instances
+            gt.labels = torch.zeros_like(gt.labels)
+            gt.bboxes = to_inclusive(gt.bboxes)
+        losses, proposals = self.rpn_head.loss_and_predict(
+            x,
+            rpn_data_samples,
+            proposal_cfg=proposal_cfg,
+            box_grad=self.box_grad,
+            box_grad_clip=self.box_grad_clip)
+        losses.update(
+            self.roi_head.loss(x, proposals, batch_data_samples))
+        return losses

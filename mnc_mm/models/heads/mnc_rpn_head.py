@@ -1,0 +1,167 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Stage 1 of MNC: an RPN whose proposals can carry box gradients."""
+from typing import List, Optional, Tuple
+
+import torch
+from mmcv.ops import batched_nms
+from mmdet.models.dense_heads import RPNHead
+from mmdet.models.utils import unpack_gt_instances
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import scale_boxes
+from mmdet.utils import InstanceList
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ..layers import clip_grad
+
+
+@MODELS.register_module()
+class MNCRPNHead(RPNHead):
+    """mmdet's ``RPNHead`` with py-faster-rcnn proposals (mnc_spec §5.2)
+    that stay differentiable w.r.t. the box deltas (§4.4).
+
+    Proposals, per image, from all anchors: foreground score (sigmoid, or
+    the softmax column of the foreground); decode and clip to the image
+    (``bbox_coder.decode(..., max_shape)``); drop boxes narrower or
+    shorter (``x2 - x1 + 1``) than ``min_bbox_size`` original-image pixels
+    (i.e. times the resize factor); keep the ``nms_pre`` best; NMS
+    (``nms`` cfg, e.g. ``offset=1`` for the +1 IoU); keep the
+    ``max_per_img`` best. Selection and NMS never see gradients; with
+    ``box_grad`` the kept boxes are the decoded coordinates themselves, so
+    a loss on them reaches ``rpn_reg`` through the decode (the exact chain
+    rule; the official layer gates clipped proposals and border anchors to
+    0, which the clamp does per coordinate here).
+
+    The proposals also record ``anchor_inds`` (their anchor's index in the
+    flattened (level, h, w, anchor) order).
+    """
+
+    def loss_and_predict(self,
+                         x: Tuple[Tensor],
+                         batch_data_samples: SampleList,
+                         proposal_cfg: Optional[ConfigDict] = None,
+                         box_grad: bool = False,
+                         box_grad_clip: Optional[float] = None
+                         ) -> Tuple[dict, InstanceList]:
+        """RPN losses and the proposals of each image.
+
+        Args:
+            x (tuple[Tensor]): features of each level.
+            batch_data_samples (list[DetDataSample]): with ``gt_instances``.
+            proposal_cfg (ConfigDict, optional): proposal settings
+                (``nms_pre``, ``max_per_img``, ``nms``, ``min_bbox_size``).
+            box_grad (bool): keep the proposals differentiable w.r.t. the
+                regression output; otherwise they are detached.
+            box_grad_clip (float, optional): clamp the gradient reaching
+                the regression output through the proposals element-wise
+                to this bound (official 1/512); None: no clamp.
+
+        Returns:
+            tuple: the loss dict and a list of ``InstanceData`` proposals
+            (``bboxes`` (P, 4) in input-image px, ``scores``, ``labels``,
+            ``anchor_inds``).
+        """
+        gt_instances, gt_ignore, img_metas = unpack_gt_instances(
+            batch_data_samples)
+        cls_scores, bbox_preds = self(x)
+        losses = self.loss_by_feat(cls_scores, bbox_preds, gt_instances,
+                                   img_metas, gt_ignore)
+        proposals = self.proposals_by_feat(
+            cls_scores, bbox_preds, img_metas, proposal_cfg, box_grad,
+            box_grad_clip)
+        return losses, proposals
+
+    def predict_by_feat(self,
+                        cls_scores: List[Tensor],
+                        bbox_preds: List[Tensor],
+                        score_factors: Optional[List[Tensor]] = None,
+                        batch_img_metas: Optional[List[dict]] = None,
+                        cfg: Optional[ConfigDict] = None,
+                        rescale: bool = False,
+                        with_nms: bool = True) -> InstanceList:
+        """Detached proposals (see the class docstring); ``rescale`` maps
+        them to the original image."""
+        results = self.proposals_by_feat(cls_scores, bbox_preds,
+                                         batch_img_metas, cfg)
+        if rescale:
+            for res, meta in zip(results, batch_img_metas):
+                res.bboxes = scale_boxes(
+                    res.bboxes, [1 / s for s in meta['scale_factor']])
+        return results
+
+    def proposals_by_feat(self,
+                          cls_scores: List[Tensor],
+                          bbox_preds: List[Tensor],
+                          batch_img_metas: List[dict],
+                          cfg: Optional[ConfigDict] = None,
+                          box_grad: bool = False,
+                          box_grad_clip: Optional[float] = None
+                          ) -> InstanceList:
+        """Proposals of each image from the head outputs.
+
+        Args:
+            cls_scores (list[Tensor]): per level (B, A * cls_out, H, W).
+            bbox_preds (list[Tensor]): per level (B, A * 4, H, W).
+            batch_img_metas (list[dict]): with ``img_shape`` and
+                ``scale_factor``.
+            cfg (ConfigDict, optional): proposal settings (default: the
+                test cfg).
+            box_grad, box_grad_clip: see :meth:`loss_and_predict`.
+
+        Returns:
+            list[InstanceData]: per image.
+        """
+        cfg = self.test_cfg if cfg is None else cfg
+        featmap_sizes = [s.shape[-2:] for s in cls_scores]
+        anchors = torch.cat(self.prior_generator.grid_priors(
+            featmap_sizes, device=cls_scores[0].device))
+        results = []
+        for i, meta in enumerate(batch_img_metas):
+            scores = torch.cat([
+                s[i].detach().permute(1, 2, 0).reshape(
+                    -1, self.cls_out_channels) for s in cls_scores
+            ])
+            deltas = torch.cat([
+                d[i].permute(1, 2, 0).reshape(-1, 4) for d in bbox_preds
+            ])
+            if box_grad:
+                deltas = clip_grad(deltas, box_grad_clip)
+            else:
+                deltas = deltas.detach()
+            results.append(
+                self._proposals_single(scores, deltas, anchors, meta, cfg))
+        return results
+
+    def _proposals_single(self, cls_score: Tensor, deltas: Tensor,
+                          anchors: Tensor, img_meta: dict,
+                          cfg: ConfigDict) -> InstanceData:
+        """cls_score (A', cls_out), deltas (A', 4), anchors (A', 4)."""
+        if self.use_sigmoid_cls:
+            scores = cls_score.sigmoid()[:, 0]
+        else:  # mmdet's softmax layout: foreground first
+            scores = cls_score.softmax(-1)[:, 0]
+        boxes = self.bbox_coder.decode(
+            anchors, deltas, max_shape=img_meta['img_shape'])
+        sx, sy = img_meta.get('scale_factor', (1., 1.))[:2]
+        min_size = cfg.get('min_bbox_size', 0)
+        fixed = boxes.detach()
+        valid = (((fixed[:, 2] - fixed[:, 0] + 1) >= min_size * sx) &
+                 ((fixed[:, 3] - fixed[:, 1] + 1) >= min_size * sy))
+        inds = valid.nonzero(as_tuple=False).squeeze(1)
+        nms_pre = cfg.get('nms_pre', -1)
+        order = scores[inds].argsort(descending=True)
+        if 0 < nms_pre < order.numel():
+            order = order[:nms_pre]
+        inds = inds[order]
+        if inds.numel():
+            _, keep = batched_nms(fixed[inds], scores[inds],
+                                  inds.new_zeros(inds.numel()), cfg.nms)
+            inds = inds[keep[:cfg.max_per_img]]
+        results = InstanceData()
+        results.bboxes = boxes[inds]
+        results.scores = scores[inds]
+        results.labels = inds.new_zeros(inds.numel())
+        results.anchor_inds = inds
+        return results

@@ -1,0 +1,4 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from .roi_warp_extractor import RoIWarpExtractor
+
+__all__ = ['RoIWarpExtractor']

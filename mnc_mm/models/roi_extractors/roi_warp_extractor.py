@@ -1,0 +1,57 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""MNC's RoI warping (mnc_spec §3.1-3.4) as an mmdet RoI extractor."""
+from typing import List, Tuple
+
+from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType
+from torch import Tensor, nn
+
+from mnc_mm import ops
+from mnc_mm.ops import roi_warp
+
+_LAYERS = ('RoIWarp', 'RoIWarpPool')
+
+
+@MODELS.register_module()
+class RoIWarpExtractor(SingleRoIExtractor):
+    """``SingleRoIExtractor`` whose ``roi_layer`` is one of
+    :mod:`mnc_mm.ops`' warps, named by string in configs
+    (``roi_layer=dict(type='RoIWarpPool', warp_size=28, output_size=14,
+    quantize=True)``). The warp is differentiable w.r.t. the features and
+    the box coordinates of ``rois``.
+
+    :meth:`forward_direct` warps straight to ``output_size`` without the
+    max-pool: the official test graph of stages 4/5 (§3.4).
+    """
+
+    def build_roi_layers(self, layer_cfg: ConfigType,
+                         featmap_strides: List[int]) -> nn.ModuleList:
+        cfg = dict(layer_cfg)
+        layer_type = cfg.pop('type')
+        if layer_type not in _LAYERS and layer_type not in (
+                ops.RoIWarp, ops.RoIWarpPool):
+            raise ValueError(f'roi_layer type must be one of {_LAYERS}, got '
+                             f'{layer_type!r}')
+        layer_cls = getattr(ops, layer_type) if isinstance(
+            layer_type, str) else layer_type
+        return nn.ModuleList(
+            [layer_cls(spatial_scale=1 / s, **cfg) for s in featmap_strides])
+
+    def forward_direct(self, feats: Tuple[Tensor], rois: Tensor) -> Tensor:
+        """Warp each RoI straight to ``output_size`` (one sample per cell,
+        no max-pool); single-level features only.
+
+        Args:
+            feats (tuple[Tensor]): one (B, C, H, W) map.
+            rois (Tensor): (R, 5) ``[batch_idx, x1, y1, x2, y2]``.
+
+        Returns:
+            Tensor: (R, C, *output_size).
+        """
+        if len(feats) != 1:
+            raise ValueError('forward_direct needs single-level features, '
+                             f'got {len(feats)} levels')
+        layer = self.roi_layers[0]
+        return roi_warp(feats[0], rois.type_as(feats[0]), layer.output_size,
+                        layer.spatial_scale, layer.quantize)

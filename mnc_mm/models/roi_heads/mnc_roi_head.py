@@ -1,0 +1,394 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The RoI stages of MNC (mnc_spec §2, §6-9): masks (stage 2), classes and
+boxes (stage 3), and, in the 5-stage cascade, the same two stages again on
+the regressed boxes (stages 4/5, shared weights)."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmdet.models.task_modules.samplers import PseudoSampler
+from mmdet.models.utils import unpack_gt_instances
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, InstanceList, OptConfigType
+from mmengine.config import ConfigDict
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ..layers import clip_grad, official_warp_coord_grad
+from ..post_processing import paste_masks
+from ..task_modules import clip_boxes, crop_mask_targets, mask_level_labels
+from ..task_modules import to_exclusive, to_inclusive
+from .stage_bridge import bridge_boxes
+
+_TRAIN_CHOICES = dict(
+    num_stages=(3, 5),
+    warp_coord_grad=('exact', 'official'),
+    stage3_mask_grad=('seg_positive', 'all'))
+_TEST_CHOICES = dict(num_stages=(3, 5), ext_warp=('pool', 'direct'))
+
+
+def _checked(cfg: ConfigDict, name: str, defaults: dict,
+             choices: dict) -> ConfigDict:
+    """``cfg`` with ``defaults`` filled in; choice keys validated."""
+    cfg = ConfigDict({**defaults, **(cfg or {})})
+    for key, allowed in choices.items():
+        if cfg[key] not in allowed:
+            raise ValueError(f'{name}.{key} must be one of {allowed}, got '
+                             f'{cfg[key]!r}')
+    return cfg
+
+
+def _rois(boxes: Sequence[Tensor]) -> Tensor:
+    """Per-image boxes (R_i, 4) -> rois (sum R_i, 5) ``[batch_idx, x1, y1,
+    x2, y2]``, keeping the boxes' gradients."""
+    return torch.cat([
+        torch.cat([b.new_full((b.size(0), 1), i), b], dim=1)
+        for i, b in enumerate(boxes)
+    ])
+
+
+@MODELS.register_module()
+class MNCRoIHead(BaseModule):
+    """Stages 2-5 of the multi-task network cascade.
+
+    Stage 2 warps each RoI (``roi_extractor``, a :class:`RoIWarpExtractor`;
+    with ``shared_head`` e.g. res5 runs per RoI on the warped features) and
+    regresses a class-agnostic mask (``mask_head``); stage 3 classifies
+    the masked and the plain features and regresses boxes (``cls_head``).
+    The stage bridge (:func:`bridge_boxes`) turns the stage-3 boxes into
+    the RoIs of stages 4/5, which reuse the same modules. Boxes inside
+    follow py-faster-rcnn (inclusive ends, +1 widths); the gt boxes of the
+    data samples and the predicted boxes use mmdet's exclusive ends.
+
+    Training (``train_cfg``):
+
+    - stage 2/3 RoIs: the proposals and gt boxes, assigned (``assigner``)
+      and sampled (``sampler``, §6.1); box-level labels, normalised box
+      targets, m x m mask targets of the fg RoIs (§6.2) and mask-level
+      labels (§6.3: the class if the predicted mask has IoU >=
+      ``seg_pos_iou_thr`` with the RoI's gt, else background);
+    - the soft stage-2 mask that masks the stage-3 features passes the
+      stage-3 gradient back to stage 2 only for mask-level positives
+      (``stage3_mask_grad='seg_positive'``, the official ``MaskLayer``) or
+      for every RoI (``'all'``);
+    - 5 stages (``num_stages=5``): the bridged boxes of all RoIs plus the gt
+      boxes, labelled by ``bridge_assigner`` without sampling (§7), get
+      the same four losses, suffixed ``_ext``.
+    - Box gradients (``box_grad``): the RoIs keep the gradient they came
+      with (from the RPN) and the bridge passes gradients to the RoIs and,
+      clamped to ``box_grad_clip``, to the stage-3 box regressor. Without
+      it RoIs and bridge are detached.
+
+    Official behaviours behind flags (defaults are the consistent ones):
+    ``train_cfg.bridge_raw_deltas`` (the training bridge applies the
+    normalised deltas without the stds, §13.11), ``train_cfg.
+    warp_coord_grad='official'`` (the +1 ratio of the warp's coordinate
+    gradient, §13.8), ``test_cfg.bridge_with_bg`` (the test bridge may pick
+    the untrained background regressor, §13.12) and ``test_cfg.ext_warp=
+    'direct'`` (stages 4/5 warp straight to 14 x 14 at test, §3.4).
+
+    Testing (``test_cfg``): ``num_stages`` 5 gives 2 x 300 instances: the
+    masks of both stage pairs in the RoIs they were predicted in (not the
+    regressed boxes) scored by the mask-level classifier; ``mask_voting``
+    merges them and the kept masks are pasted (``mask_thr_binary``,
+    ``paste_binarize_first``).
+
+    Args:
+        roi_extractor (dict): the RoI warp.
+        mask_head (dict): stage 2, e.g. :class:`MNCMaskHead`.
+        cls_head (dict): stage 3, e.g. :class:`MNCClsHead`.
+        shared_head (dict, optional): per-RoI layers after the warp.
+        box_grad (bool): train through the box coordinates.
+        box_grad_clip (float, optional): element-wise bound of the gradient
+            reaching the stage-3 regressor through the bridge.
+        train_cfg, test_cfg (dict, optional): see above.
+        init_cfg (dict, optional): initialisation.
+    """
+
+    def __init__(self,
+                 roi_extractor: ConfigType,
+                 mask_head: ConfigType,
+                 cls_head: ConfigType,
+                 shared_head: OptConfigType = None,
+                 box_grad: bool = True,
+                 box_grad_clip: Optional[float] = 1 / 512,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 init_cfg: OptConfigType = None) -> None:
+        super().__init__(init_cfg)
+        self.roi_extractor = MODELS.build(roi_extractor)
+        self.shared_head = (MODELS.build(shared_head)
+                            if shared_head is not None else None)
+        self.mask_head = MODELS.build(mask_head)
+        self.cls_head = MODELS.build(cls_head)
+        self.box_grad = box_grad
+        self.box_grad_clip = box_grad_clip
+        self.train_cfg = None
+        if train_cfg is not None:
+            self.train_cfg = _checked(
+                train_cfg, 'train_cfg',
+                dict(num_stages=5, seg_pos_iou_thr=0.5, mask_thr_binary=0.4,
+                     bridge_raw_deltas=False, warp_coord_grad='exact',
+                     stage3_mask_grad='seg_positive'), _TRAIN_CHOICES)
+            self.assigner = TASK_UTILS.build(self.train_cfg.assigner)
+            self.sampler = TASK_UTILS.build(
+                self.train_cfg.sampler, default_args=dict(context=self))
+            self.bridge_assigner = TASK_UTILS.build(
+                self.train_cfg.bridge_assigner)
+            self.bridge_sampler = PseudoSampler()
+            coder = self.cls_head.bbox_coder
+            # raw: the normalised outputs applied as plain deltas
+            self.train_bridge_coder = (type(coder)()
+                                       if self.train_cfg.bridge_raw_deltas
+                                       else coder)
+        self.test_cfg = None
+        if test_cfg is not None:
+            self.test_cfg = _checked(
+                test_cfg, 'test_cfg',
+                dict(num_stages=5, bridge_with_bg=False, ext_warp='pool',
+                     mask_thr_binary=0.4, paste_binarize_first=True),
+                _TEST_CHOICES)
+            self.mask_voting = TASK_UTILS.build(self.test_cfg.mask_voting)
+
+    @property
+    def with_bbox(self) -> bool:
+        return True
+
+    @property
+    def with_mask(self) -> bool:
+        return True
+
+    # ------------------------------------------------------------------
+    # shared pieces
+    # ------------------------------------------------------------------
+    def _roi_feats(self, x: Tuple[Tensor], rois: Tensor,
+                   direct: bool = False) -> Tensor:
+        """Warped (and shared-head) features (R, C, S, S) of rois (R, 5)."""
+        feats = x[:self.roi_extractor.num_inputs]
+        if direct:
+            roi_feats = self.roi_extractor.forward_direct(feats, rois)
+        else:
+            roi_feats = self.roi_extractor(feats, rois)
+        if self.shared_head is not None:
+            roi_feats = self.shared_head(roi_feats)
+        return roi_feats
+
+    def _stage_forward(self, x: Tuple[Tensor], rois: Tensor,
+                       direct: bool = False) -> Dict[str, Tensor]:
+        """Test-time stages 2 + 3 on rois (R, 5): ``mask_logits`` (R, m, m),
+        ``cls_score``/``seg_cls_score`` (R, N+1), ``bbox_pred``
+        (R, 4(N+1))."""
+        roi_feats = self._roi_feats(x, rois, direct)
+        mask_logits = self.mask_head(roi_feats)
+        cls_score, seg_cls_score, bbox_pred = self.cls_head(
+            roi_feats, mask_logits.sigmoid())
+        return dict(mask_logits=mask_logits, cls_score=cls_score,
+                    seg_cls_score=seg_cls_score, bbox_pred=bbox_pred)
+
+    # ------------------------------------------------------------------
+    # training
+    # ------------------------------------------------------------------
+    def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """Losses of stages 2/3 (and 4/5 with ``num_stages=5``).
+
+        Args:
+            x (tuple[Tensor]): backbone features.
+            rpn_results_list (list[InstanceData]): proposals per image
+                (``bboxes`` (P, 4) in input-image px, differentiable when
+                trained through box coordinates).
+            batch_data_samples (list[DetDataSample]): with gt ``bboxes``
+                (mmdet's exclusive ends), ``labels`` (0-based) and
+                ``masks`` at the input resolution.
+
+        Returns:
+            dict: ``loss_mask``, ``loss_cls``, ``loss_seg_cls``,
+            ``loss_bbox`` and, for 5 stages, the same with ``_ext``.
+        """
+        gts, _, metas = unpack_gt_instances(batch_data_samples)
+        device = x[0].device
+        gt_masks = [
+            g.masks.to_tensor(dtype=torch.uint8, device=device) for g in gts
+        ]
+        gts = [
+            InstanceData(bboxes=to_inclusive(g.bboxes), labels=g.labels)
+            for g in gts
+        ]
+        samples = []
+        for res, gt in zip(rpn_results_list, gts):
+            boxes = res.bboxes if self.box_grad else res.bboxes.detach()
+            assign = self.assigner.assign(
+                InstanceData(priors=boxes.detach()), gt)
+            samples.append(
+                self.sampler.sample(assign, InstanceData(priors=boxes), gt))
+        losses, outs = self._stage_loss(x, samples, gts, gt_masks)
+        if self.train_cfg.num_stages == 5:
+            ext_samples = self._bridge_samples(samples, outs, gts, metas)
+            ext_losses, _ = self._stage_loss(x, ext_samples, gts, gt_masks)
+            losses.update({f'{k}_ext': v for k, v in ext_losses.items()})
+        return losses
+
+    def _stage_loss(self, x: Tuple[Tensor], samples: list,
+                    gts: InstanceList, gt_masks: List[Tensor]
+                    ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+        """Losses of one stage pair on the sampled RoIs (fg first in each
+        image), and its ``bbox_pred`` and ``seg_cls_score``."""
+        cfg = self.train_cfg
+        rois = _rois([s.priors for s in samples])
+        if cfg.warp_coord_grad == 'official':
+            layer = self.roi_extractor.roi_layers[0]
+            rois = official_warp_coord_grad(rois, layer.spatial_scale,
+                                            layer.quantize)
+        roi_feats = self._roi_feats(x, rois)
+        mask_logits = self.mask_head(roi_feats)
+        probs = mask_logits.sigmoid()
+
+        labels, seg_labels, mask_targets, bbox_targets = [], [], [], []
+        start = 0
+        for s, gt, masks in zip(samples, gts, gt_masks):
+            num_pos, num = s.pos_priors.size(0), s.priors.size(0)
+            pos_boxes = s.pos_priors.detach()
+            pos_labels = s.pos_gt_labels + 1
+            neg_labels = pos_labels.new_zeros(num - num_pos)
+            labels += [pos_labels, neg_labels]
+            seg_labels += [
+                mask_level_labels(probs[start:start + num_pos].detach(),
+                                  pos_boxes, masks, s.pos_assigned_gt_inds,
+                                  pos_labels, cfg.seg_pos_iou_thr,
+                                  cfg.mask_thr_binary), neg_labels
+            ]
+            mask_targets.append(
+                crop_mask_targets(pos_boxes, masks, gt.bboxes,
+                                  s.pos_assigned_gt_inds,
+                                  self.mask_head.mask_size,
+                                  cfg.mask_thr_binary))
+            bbox_targets.append(
+                self.cls_head.bbox_coder.encode(pos_boxes,
+                                                s.pos_gt_bboxes))
+            start += num
+        labels, seg_labels = torch.cat(labels), torch.cat(seg_labels)
+        pos = labels > 0
+        if cfg.stage3_mask_grad == 'seg_positive':
+            probs = torch.where((seg_labels > 0)[:, None, None], probs,
+                                probs.detach())
+        cls_score, seg_cls_score, bbox_pred = self.cls_head(roi_feats, probs)
+        losses = dict(loss_mask=self.mask_head.loss(
+            mask_logits[pos], torch.cat(mask_targets)))
+        losses.update(
+            self.cls_head.loss(cls_score, seg_cls_score, bbox_pred, labels,
+                               seg_labels, torch.cat(bbox_targets)))
+        return losses, dict(bbox_pred=bbox_pred, seg_cls_score=seg_cls_score)
+
+    def _bridge_samples(self, samples: list, outs: Dict[str, Tensor],
+                        gts: InstanceList, metas: List[dict]) -> list:
+        """Stage 4/5 RoIs of each image: the bridged boxes of all its
+        stage-2/3 RoIs, then its gt boxes; every one is kept (§7)."""
+        bbox_pred = outs['bbox_pred']
+        if self.box_grad:
+            bbox_pred = clip_grad(bbox_pred, self.box_grad_clip)
+        else:
+            bbox_pred = bbox_pred.detach()
+        sizes = [s.priors.size(0) for s in samples]
+        ext_samples = []
+        for s, reg, seg, gt, meta in zip(
+                samples, bbox_pred.split(sizes),
+                outs['seg_cls_score'].split(sizes), gts, metas):
+            rois = s.priors if self.box_grad else s.priors.detach()
+            boxes = bridge_boxes(rois, reg, seg, self.train_bridge_coder,
+                                 meta['img_shape'])
+            boxes = torch.cat([boxes, gt.bboxes.to(boxes.dtype)])
+            assign = self.bridge_assigner.assign(
+                InstanceData(priors=boxes.detach()), gt)
+            ext_samples.append(
+                self.bridge_sampler.sample(assign,
+                                           InstanceData(priors=boxes), gt))
+        return ext_samples
+
+    # ------------------------------------------------------------------
+    # testing
+    # ------------------------------------------------------------------
+    def _predict_stages(self, x: Tuple[Tensor], proposals: List[Tensor],
+                        batch_img_metas: List[dict]) -> List[dict]:
+        """Outputs of stages 2/3 and, for 5 stages, 4/5; each dict also
+        holds its per-image input ``boxes``."""
+        cfg = self.test_cfg
+        boxes = [p.detach() for p in proposals]
+        out = self._stage_forward(x, _rois(boxes))
+        stages = [dict(out, boxes=boxes)]
+        if cfg.num_stages == 5:
+            sizes = [b.size(0) for b in boxes]
+            boxes = [
+                bridge_boxes(b, reg, seg, self.cls_head.bbox_coder,
+                             meta['img_shape'], cfg.bridge_with_bg)
+                for b, reg, seg, meta in zip(
+                    boxes, out['bbox_pred'].split(sizes),
+                    out['seg_cls_score'].split(sizes), batch_img_metas)
+            ]
+            out = self._stage_forward(
+                x, _rois(boxes), direct=cfg.ext_warp == 'direct')
+            stages.append(dict(out, boxes=boxes))
+        return stages
+
+    def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+                batch_data_samples: SampleList) -> tuple:
+        """Raw outputs (``tensor`` mode): for each stage pair
+        ``(mask_logits, cls_score, seg_cls_score, bbox_pred)`` of all
+        images' RoIs."""
+        metas = [s.metainfo for s in batch_data_samples]
+        stages = self._predict_stages(
+            x, [r.bboxes for r in rpn_results_list], metas)
+        return tuple((s['mask_logits'], s['cls_score'], s['seg_cls_score'],
+                      s['bbox_pred']) for s in stages)
+
+    def predict(self,
+                x: Tuple[Tensor],
+                rpn_results_list: InstanceList,
+                batch_data_samples: SampleList,
+                rescale: bool = True) -> InstanceList:
+        """Instances of each image after mask voting and pasting.
+
+        Returns:
+            list[InstanceData]: ``bboxes`` (K, 4) (mmdet's exclusive ends),
+            ``scores`` (K,), ``labels`` (K,) 0-based, ``masks`` (K, H, W)
+            bool; in the original image when ``rescale``, else in the
+            input image.
+        """
+        metas = [s.metainfo for s in batch_data_samples]
+        stages = self._predict_stages(
+            x, [r.bboxes for r in rpn_results_list], metas)
+        sizes = [b.size(0) for b in stages[0]['boxes']]
+        results = []
+        for i, meta in enumerate(metas):
+            boxes = torch.cat([s['boxes'][i] for s in stages])
+            masks = torch.cat([
+                s['mask_logits'].split(sizes)[i].sigmoid() for s in stages
+            ])
+            scores = torch.cat([
+                s['seg_cls_score'].split(sizes)[i].softmax(-1)
+                for s in stages
+            ])
+            results.append(
+                self._instances(boxes, masks, scores, meta, rescale))
+        return results
+
+    def _instances(self, boxes: Tensor, masks: Tensor, scores: Tensor,
+                   meta: dict, rescale: bool) -> InstanceData:
+        """Vote and paste one image's instances: boxes (n, 4) in input px,
+        masks (n, m, m) soft, scores (n, N+1) with background at 0."""
+        if rescale:
+            scale = boxes.new_tensor(meta['scale_factor']).repeat(2)
+            boxes = boxes / scale
+            shape = meta['ori_shape'][:2]
+        else:
+            shape = meta['img_shape'][:2]
+        boxes, scores, labels, masks = self.mask_voting(
+            clip_boxes(boxes, shape), masks, scores, shape)
+        result = InstanceData()
+        result.bboxes = to_exclusive(boxes)
+        result.scores = scores
+        result.labels = labels
+        result.masks = paste_masks(
+            masks, boxes, shape, mask_thr=self.test_cfg.mask_thr_binary,
+            binarize_first=self.test_cfg.paste_binarize_first)
+        return result

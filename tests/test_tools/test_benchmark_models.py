@@ -1,0 +1,54 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""benchmark_models.py on tiny configs: table structure, positive timings
+(no thresholds on time)."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SCRIPT = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_models.py')
+CONFIGS = ['configs/demo/fcis_r18-tiny_shapes.py',
+           'configs/demo/mask-rcnn_r18-tiny_shapes.py']
+
+
+def test_table_and_json(tmp_path):
+    out_json = tmp_path / 'bench.json'
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, *CONFIGS, '--shape', '96', '128',
+         '--repeats', '2', '--warmup', '0', '--num-rois', '50',
+         '--baseline', 'mask-rcnn_r18-tiny_shapes', '--json', str(out_json)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = [ln for ln in proc.stdout.splitlines() if ln.startswith('|')]
+    header = [c.strip() for c in table[0].strip('|').split('|')]
+    assert header[:9] == ['model', 'conv ms', 'rpn ms', 'head ms',
+                          'per_roi ms', 'post ms', 'other ms', 'predict ms',
+                          'train ms']
+    assert len(table) == 2 + len(CONFIGS)
+    rows = {r.split('|')[1].strip(): r for r in table[2:]}
+    assert set(rows) == {'fcis_r18-tiny_shapes', 'mask-rcnn_r18-tiny_shapes'}
+    # the baseline's own ratios are 1
+    base = [c.strip() for c in rows['mask-rcnn_r18-tiny_shapes'].split('|')]
+    assert base[-3:-1] == ['1.00', '1.00']
+
+    records = json.loads(out_json.read_text())['records']
+    for rec in records:
+        timed = ('conv', 'rpn', 'per_roi', 'post', 'predict', 'train')
+        assert all(rec['ms'][k] > 0 for k in timed), rec
+        assert rec['peak_mb'] > 0
+    fcis = next(r for r in records if r['name'] == 'fcis_r18-tiny_shapes')
+    assert fcis['ms']['head'] > 0
+    # every stage runs inside predict: the remainder is never negative
+    assert fcis['ms']['other'] >= 0
+
+
+def test_unknown_config_and_baseline_fail_clearly(tmp_path):
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.run([sys.executable, SCRIPT, 'configs/nope.py'],
+                          cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0
+    assert 'config not found: configs/nope.py' in proc.stderr

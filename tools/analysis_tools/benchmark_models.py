@@ -1,0 +1,330 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Time whole detectors side by side: inference split into the papers'
+rows, one training iteration, peak memory.
+
+Each config is measured in its own child process (so peak memory is the
+model's own) on the same random input, with random weights unless
+``--checkpoint`` is given. The work is fixed for fairness: exactly
+``--num-rois`` RPN proposals (300) for every model, score threshold 0 so
+mask heads see up to 100 detections. Example::
+
+    python tools/analysis_tools/benchmark_models.py \\
+        configs/fcis/fcis_r50-caffe-c4_ohem_8xb1-16e_coco.py \\
+        mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py \\
+        mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py \\
+        --baseline mask-rcnn_r50-caffe-c4_1x_coco --json work_dirs/bench.json
+
+Rows (ms per image, medians): ``conv`` backbone and neck; ``rpn`` the RPN
+head with its proposal NMS; ``head`` per-image head convs (FCIS score
+maps); ``per_roi`` per-RoI work (FCIS assembly, MNC stages 2-5, Mask R-CNN
+RoI heads); ``post`` NMS of the detections, mask voting and pasting;
+``other`` the rest of ``predict``; ``train`` one forward + backward.
+Ratios are to the baseline model of the same run.
+"""
+import argparse
+import functools
+import json
+import os
+import os.path as osp
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, List
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROWS = ('conv', 'rpn', 'head', 'per_roi', 'post', 'other', 'predict',
+        'train')
+
+# Which callables of each detector type make each row. Paths are attributes
+# of the model; a ``module:`` prefix names a module-level function.
+STAGES: Dict[str, Dict[str, List[str]]] = {
+    'FCIS': {
+        'conv': ['backbone.forward', 'neck.forward'],
+        'rpn': ['rpn_head.predict'],
+        'head': ['roi_head.score_maps'],
+        'per_roi': ['roi_head.assemble'],
+        'post': ['roi_head.mask_voting.__call__',
+                 'module:mnc_mm.models.roi_heads.fcis_roi_head.paste_masks'],
+    },
+    'MNC': {
+        'conv': ['backbone.forward', 'neck.forward'],
+        'rpn': ['rpn_head.predict'],
+        'per_roi': ['roi_head._predict_stages'],
+        'post': ['roi_head.mask_voting.__call__',
+                 'module:mnc_mm.models.roi_heads.mnc_roi_head.paste_masks'],
+    },
+    'MaskRCNN': {
+        'conv': ['backbone.forward', 'neck.forward'],
+        'rpn': ['rpn_head.predict'],
+        'per_roi': ['roi_head.bbox_roi_extractor.forward',
+                    'roi_head.shared_head.forward',
+                    'roi_head.bbox_head.forward',
+                    'roi_head.mask_roi_extractor.forward',
+                    'roi_head.mask_head.forward'],
+        'post': ['roi_head.bbox_head.predict_by_feat',
+                 'roi_head.mask_head.predict_by_feat'],
+    },
+}
+
+
+def resolve_config(path: str) -> str:
+    """A config path, or ``mmdet::rel/path.py`` inside mmdet's package."""
+    if path.startswith('mmdet::'):
+        import mmdet
+        return osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs',
+                        path[len('mmdet::'):])
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config not found: {path}')
+    return path
+
+
+def config_name(path: str) -> str:
+    return osp.splitext(osp.basename(path))[0]
+
+
+def fix_work(cfg, num_rois: int) -> None:
+    """Same work for every model: ``num_rois`` proposals, score threshold
+    0, at most 100 detections; no pretrained download."""
+    model = cfg.model
+    model.backbone.init_cfg = None
+    test = model.test_cfg
+    test.rpn.max_per_img = num_rois
+    test.rpn.pop('max_num', None)
+    rcnn = test.rcnn
+    if 'score_thr' in rcnn:
+        rcnn.score_thr = 0.0
+    if 'max_per_img' in rcnn:
+        rcnn.max_per_img = 100
+    if 'mask_voting' in rcnn:
+        rcnn.mask_voting.update(max_per_img=100)
+
+
+class StageTimer:
+    """Wraps the callables of :data:`STAGES` to add their wall time (ms) to
+    per-row totals; nested calls count once, in the outer row."""
+
+    def __init__(self, model, stages: Dict[str, List[str]], sync: Callable):
+        self.totals = {row: 0.0 for row in stages}
+        self.sync = sync
+        self._depth = 0
+        for row, paths in stages.items():
+            for path in paths:
+                self._wrap(model, path, row)
+
+    def _wrap(self, model, path: str, row: str) -> None:
+        if path.startswith('module:'):
+            import importlib
+            mod_name, attr = path[len('module:'):].rsplit('.', 1)
+            owner = importlib.import_module(mod_name)
+        else:
+            *parents, attr = path.split('.')
+            owner = model
+            for name in parents:
+                owner = getattr(owner, name, None)
+                if owner is None:
+                    return  # this model has no such part (e.g. no neck)
+            if attr == '__call__':
+                # instance __call__ is looked up on the type: wrap the
+                # attribute that holds the instance instead
+                *grand, holder = parents
+                parent = functools.reduce(getattr, grand, model)
+                setattr(parent, holder, self._timed(owner, row))
+                return
+        setattr(owner, attr, self._timed(getattr(owner, attr), row))
+
+    def _timed(self, fn: Callable, row: str) -> Callable:
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            if self._depth:
+                return fn(*args, **kwargs)
+            self._depth += 1
+            self.sync()
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.sync()
+                self.totals[row] += (time.perf_counter() - start) * 1e3
+                self._depth -= 1
+
+        return timed
+
+
+def fake_batch(model, shape, device, with_gt: bool):
+    """One random image (1, 3, H, W) through the model's preprocessor, and
+    a data sample with three gt instances."""
+    import numpy as np
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    h, w = shape
+    gen = torch.Generator().manual_seed(0)
+    img = torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8)
+    sample = DetDataSample(metainfo=dict(
+        img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+        scale_factor=(1., 1.), batch_input_shape=(h, w)))
+    if with_gt:
+        boxes = torch.tensor([[50., 60., 300., 400.], [400., 100., 700., 500.],
+                              [600., 300., 900., 580.]])
+        masks = np.zeros((3, h, w), np.uint8)
+        for m, (x1, y1, x2, y2) in zip(masks, boxes.int().tolist()):
+            m[y1:y2, x1:x2] = 1
+        sample.gt_instances = InstanceData(
+            bboxes=boxes, labels=torch.tensor([0, 1, 2]),
+            masks=BitmapMasks(masks, h, w))
+    data = model.data_preprocessor(
+        dict(inputs=[img], data_samples=[sample]), training=with_gt)
+    return data['inputs'].to(device), data['data_samples']
+
+
+def measure(config: str, args) -> dict:
+    """Build one model and time it (runs in the child process)."""
+    import torch
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    from mmengine.runner import load_checkpoint
+    register_all_modules()
+    import mnc_mm  # noqa: F401
+
+    torch.manual_seed(0)
+    cfg = Config.fromfile(resolve_config(config))
+    fix_work(cfg, args.num_rois)
+    model = MODELS.build(cfg.model).to(args.device)
+    model.init_weights()
+    if args.checkpoint:
+        load_checkpoint(model, args.checkpoint, map_location=args.device)
+    cuda = args.device.startswith('cuda')
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    stages = STAGES.get(type(model).__name__, {})
+    timer = StageTimer(model, stages, sync)
+
+    model.eval()
+    inputs, samples = fake_batch(model, args.shape, args.device, False)
+    runs = {row: [] for row in ROWS}
+    with torch.no_grad():
+        for i in range(args.warmup + args.repeats):
+            timer.totals = dict.fromkeys(timer.totals, 0.0)
+            sync()
+            start = time.perf_counter()
+            preds = model.predict(inputs, samples)
+            sync()
+            total = (time.perf_counter() - start) * 1e3
+            if i < args.warmup:
+                continue
+            runs['predict'].append(total)
+            for row, ms in timer.totals.items():
+                runs[row].append(ms)
+            runs['other'].append(total - sum(timer.totals.values()))
+    num_dets = len(preds[0].pred_instances)
+
+    model.train()
+    inputs, samples = fake_batch(model, args.shape, args.device, True)
+    for i in range(args.warmup + args.repeats):
+        sync()
+        start = time.perf_counter()
+        loss, _ = model.parse_losses(model.loss(inputs, samples))
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        sync()
+        if i >= args.warmup:
+            runs['train'].append((time.perf_counter() - start) * 1e3)
+
+    if cuda:
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    else:  # ru_maxrss is in KiB on Linux
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    medians = {row: statistics.median(v) for row, v in runs.items() if v}
+    return dict(name=config_name(config), config=config,
+                ms=medians, peak_mb=peak_mb, detections=num_dets,
+                device=args.device, threads=torch.get_num_threads())
+
+
+def run_child(config: str, args) -> dict:
+    """Measure ``config`` in a fresh interpreter and return its record."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = osp.join(tmp, 'record.json')
+        cmd = [sys.executable, osp.abspath(__file__), config, '--child', out,
+               '--shape', *map(str, args.shape), '--repeats',
+               str(args.repeats), '--warmup', str(args.warmup),
+               '--num-rois', str(args.num_rois), '--device', args.device]
+        if args.checkpoint:
+            cmd += ['--checkpoint', args.checkpoint]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f'benchmark of {config} failed:\n'
+                               f'{proc.stderr[-3000:]}')
+        with open(out) as f:
+            return json.load(f)
+
+
+def markdown_table(records: List[dict], baseline: str) -> str:
+    """Rows of ms per image per model, plus ratios to ``baseline``."""
+    base = next((r for r in records if r['name'] == baseline), None)
+    if base is None:
+        raise ValueError(f'--baseline {baseline!r} is not one of '
+                         f'{[r["name"] for r in records]}')
+    head = ['model'] + [f'{row} ms' for row in ROWS] + [
+        'peak MB', 'dets', f'predict / {baseline}', f'train / {baseline}']
+    lines = ['| ' + ' | '.join(head) + ' |',
+             '|' + '---|' * len(head)]
+    for rec in records:
+        cells = [rec['name']] + [
+            f"{rec['ms'][row]:.1f}" if row in rec['ms'] else '-'
+            for row in ROWS
+        ] + [f"{rec['peak_mb']:.0f}", str(rec['detections']),
+             f"{rec['ms']['predict'] / base['ms']['predict']:.2f}",
+             f"{rec['ms']['train'] / base['ms']['train']:.2f}"]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('configs', nargs='+',
+                        help='config files or mmdet::path/to/config.py')
+    parser.add_argument('--baseline', help='name (file stem) of the model '
+                        'the ratios are computed against; default: first')
+    parser.add_argument('--shape', type=int, nargs=2, default=[600, 1000],
+                        metavar=('H', 'W'))
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--num-rois', type=int, default=300)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--checkpoint', help='weights for every model')
+    parser.add_argument('--json', help='also write the records here')
+    parser.add_argument('--child', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.warmup < 0:
+        parser.error('--repeats must be >= 1 and --warmup >= 0')
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.child:
+        record = measure(args.configs[0], args)
+        with open(args.child, 'w') as f:
+            json.dump(record, f)
+        return
+    for config in args.configs:
+        resolve_config(config)  # fail early on a typo
+    records = []
+    for config in args.configs:
+        print(f'measuring {config} ...', flush=True)
+        records.append(run_child(config, args))
+    baseline = args.baseline or records[0]['name']
+    print(markdown_table(records, baseline))
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(dict(records=records, baseline=baseline), f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
