@@ -18,14 +18,13 @@ import os.path as osp
 from mmengine.config import Config
 from publish_model import publish_checkpoint
 
-from mnc_mm import __version__
 from mnc_mm.converters.fcis_official import (BBOX_TARGET_STDS,
                                              convert_fcis_arrays,
                                              convert_resnet_v1_101_arrays)
+from mnc_mm.converters.meta import conversion_meta
 from mnc_mm.converters.model_check import (check_state_dict, dataset_classes,
                                            model_state_shapes)
 from mnc_mm.converters.mxnet_ndarray import load_ndarray_list
-from mnc_mm.utils.checkpoint import sha256_of
 from mnc_mm.utils.runtime import add_cfg_options_argument
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -94,17 +93,13 @@ def convert(in_file: str, out_file: str, config: str,
     else:
         state_dict, report = convert_detector(
             arrays.as_dict(in_file), cfg, bbox_weights, in_file)
-    meta = dict(
-        converted_from=dict(
-            file=osp.basename(in_file),
-            sha256=sha256_of(in_file),
+    meta = conversion_meta(
+        in_file,
+        dict(
             format='mxnet-ndarray-list',
             variant=arrays.variant,
             num_arrays=len(arrays.arrays)),
-        converter='tools/model_converters/fcis_mxnet_to_mmdet.py',
-        config=osp.basename(config),
-        mnc_mm_version=__version__,
-        **report)
+        'tools/model_converters/fcis_mxnet_to_mmdet.py', config, report)
     return publish_checkpoint(dict(meta=meta, state_dict=state_dict),
                               out_file), meta
 

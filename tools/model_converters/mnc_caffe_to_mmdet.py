@@ -21,14 +21,13 @@ import os.path as osp
 from mmengine.config import Config
 from publish_model import publish_checkpoint
 
-from mnc_mm import __version__
 from mnc_mm.converters.caffe_weights import load_caffe_weights
 from mnc_mm.converters.mnc_official import (BBOX_STDS, caffe_arrays,
                                             convert_mnc_arrays,
                                             convert_vgg16_imagenet_arrays)
+from mnc_mm.converters.meta import conversion_meta
 from mnc_mm.converters.model_check import (check_state_dict, dataset_classes,
                                            model_state_shapes)
-from mnc_mm.utils.checkpoint import sha256_of
 from mnc_mm.utils.runtime import add_cfg_options_argument
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -89,17 +88,13 @@ def convert(in_file: str, out_file: str, config: str, cfg_options=None,
     else:
         state_dict, report = convert_detector(caffe_arrays(net), cfg,
                                               in_file)
-    meta = dict(
-        converted_from=dict(
-            file=osp.basename(in_file),
-            sha256=sha256_of(in_file),
+    meta = conversion_meta(
+        in_file,
+        dict(
             format=f'caffe-{net.format}',
             num_layers=len(net.layers),
             num_layers_with_blobs=len(net.params())),
-        converter='tools/model_converters/mnc_caffe_to_mmdet.py',
-        config=osp.basename(config),
-        mnc_mm_version=__version__,
-        **report)
+        'tools/model_converters/mnc_caffe_to_mmdet.py', config, report)
     return publish_checkpoint(dict(meta=meta, state_dict=state_dict),
                               out_file), meta
 
