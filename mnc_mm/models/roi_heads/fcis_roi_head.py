@@ -6,6 +6,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
@@ -14,7 +15,8 @@ from torch import Tensor, nn
 from mnc_mm.ops import group_max, label_pick, ps_roi_pool, score_pick
 from ..losses import fcis_per_roi_losses
 from ..post_processing import paste_masks
-from ..task_modules import crop_mask_targets, to_exclusive, to_inclusive
+from ..task_modules import (clip_boxes, crop_mask_targets, to_exclusive,
+                            to_inclusive)
 
 
 @MODELS.register_module()
@@ -308,9 +310,7 @@ class FCISRoIHead(BaseModule):
             scale = boxes.new_tensor(meta['scale_factor']).repeat(2)
             boxes = boxes / scale
             out_shape = meta['ori_shape'][:2]
-        boxes = torch.cat([boxes[:, 0::2].clamp(0, out_shape[1] - 1),
-                           boxes[:, 1::2].clamp(0, out_shape[0] - 1)],
-                          dim=1)[:, [0, 2, 1, 3]]
+        boxes = clip_boxes(boxes, out_shape)
         det_boxes, scores, labels, det_masks = self.mask_voting(
             boxes, masks, probs, out_shape)
         pasted = paste_masks(det_masks, det_boxes, out_shape,
@@ -328,11 +328,7 @@ class FCISRoIHead(BaseModule):
             tuple: cls_score (R, C) logits, mask probabilities (R, P, P) of
             the best foreground class, bbox_pred deltas (R, 4).
         """
-        rois = torch.cat([
-            torch.cat([res.bboxes.new_full((len(res), 1), i),
-                       res.bboxes[:, :4]], dim=1)
-            for i, res in enumerate(rpn_results_list)
-        ])
+        rois = bbox2roi([res.bboxes for res in rpn_results_list])
         maps = self.score_maps(x)
         outs = self.assemble(maps, rois)
         pair = score_pick(outs['cls_seg'], self.num_score_classes,
