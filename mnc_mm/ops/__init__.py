@@ -1,13 +1,17 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Compiled ops of mnc_mm. Importable with torch alone (no mmcv/mmdet)."""
-from .channel_ops import group_max, group_softmax, label_pick, score_pick
+from .channel_ops import (best_foreground, group_max, group_softmax,
+                          label_pick, score_pick)
 from .ext_loader import ext_available, get_op, load_ext
-from .ps_roi_pool import PSRoIPool, PSRoIPoolFunction, ps_roi_pool
+from .ps_roi_pool import (PSRoIMaxAvgPoolFunction, PSRoIPool,
+                          PSRoIPoolFunction, ps_roi_max_avg_pool, ps_roi_pool)
 from .roi_warp import RoIWarp, RoIWarpFunction, RoIWarpPool, roi_warp
 
 __all__ = [
     'ext_available', 'get_op', 'load_ext',
     'PSRoIPool', 'PSRoIPoolFunction', 'ps_roi_pool',
-    'group_max', 'group_softmax', 'label_pick', 'score_pick',
+    'PSRoIMaxAvgPoolFunction', 'ps_roi_max_avg_pool',
+    'best_foreground', 'group_max', 'group_softmax', 'label_pick',
+    'score_pick',
     'RoIWarp', 'RoIWarpFunction', 'RoIWarpPool', 'roi_warp',
 ]

@@ -99,20 +99,32 @@ def score_pick(input: Tensor, group: int, scores: Tensor) -> Tensor:
         ``input`` (none to ``scores``).
     """
     values = _grouped(input, group)
-    scores = scores.detach()
     if scores.numel() != values.size(0) * group:
         raise ValueError(f'scores must be ({values.size(0)}, {group}) class '
                          f'scores, got shape {tuple(scores.shape)}')
-    fg = scores.reshape(values.size(0), group)[:, 1:]
+    return _pick(values,
+                 best_foreground(scores.reshape(values.size(0), group)))
+
+
+def best_foreground(scores: Tensor) -> Tensor:
+    """Score_Pick's choice: the best **foreground** class of each row.
+
+    Args:
+        scores (Tensor): (R, G) class scores, class 0 the background.
+
+    Returns:
+        Tensor: (R,) int64 in [1, G), argmax over classes 1..G-1 with a
+        strict ``>`` from -FLT_MAX (ties to the lowest class, NaN never
+        wins), or -1 where no class exceeds -FLT_MAX.
+    """
+    fg = scores.detach()[:, 1:]
     fg = torch.where(fg > _NEG_FLT_MAX, fg, fg.new_full((), float('-inf')))
     if fg.size(1) == 0:
-        index = torch.full((values.size(0), ), -1, device=input.device)
-    else:
-        # torch.argmax returns the first maximum, as the strict `>` scan.
-        index = fg.argmax(dim=1)
-        best = fg.gather(1, index[:, None])[:, 0]
-        index = torch.where(best > float('-inf'), index + 1, -1)
-    return _pick(values, index)
+        return torch.full((scores.size(0), ), -1, device=scores.device)
+    # torch.argmax returns the first maximum, as the strict `>` scan.
+    index = fg.argmax(dim=1)
+    best = fg.gather(1, index[:, None])[:, 0]
+    return torch.where(best > float('-inf'), index + 1, -1)
 
 
 def group_softmax(input: Tensor, group: int) -> Tensor:

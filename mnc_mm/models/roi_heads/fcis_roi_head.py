@@ -4,6 +4,7 @@ score maps assembled per RoI (fcis_spec §3.3, §5.3-5.5, §6)."""
 from typing import Dict, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
@@ -12,7 +13,7 @@ from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from mnc_mm.ops import group_max, label_pick, ps_roi_pool, score_pick
+from mnc_mm.ops import best_foreground, ps_roi_max_avg_pool, ps_roi_pool
 from ..losses import fcis_per_roi_losses
 from ..post_processing import paste_masks
 from ..task_modules import (clip_boxes, crop_mask_targets, to_exclusive,
@@ -27,11 +28,13 @@ class FCISRoIHead(BaseModule):
     ``k * k * 2 * (num_classes + 1)`` inside/outside score maps, channel
     ``((cls * 2 + j) * k + gh) * k + gw`` (j = 0 outside, 1 inside, class 0
     background) and ``k * k * 4 * num_reg_classes`` box maps, channel
-    ``((rc * 4 + coord) * k + gh) * k + gw``. Per RoI, :func:`ps_roi_pool`
-    assembles them to P x P; the class score is the 441-bin average of
-    the per-class max(inside, outside); the mask is the label's (train) or
-    the best foreground class's (test) inside/outside pair; the box deltas
-    are the average of the box maps. No layer runs per RoI.
+    ``((rc * 4 + coord) * k + gh) * k + gw``. Per RoI, the class score is
+    the 441-bin average of the per-class max(inside, outside) of the
+    assembled maps (:func:`ps_roi_max_avg_pool`, which never materialises
+    the (R, 2C, P, P) assembly); the mask is the P x P assembly of one
+    inside/outside pair only, the label's (train) or the best foreground
+    class's (test) (:func:`ps_roi_pool` with ``channel_start``); the box
+    deltas are the average of the box maps. No layer runs per RoI.
 
     Boxes inside the head follow py-faster-rcnn (inclusive ends, +1
     widths); gt boxes are converted on the way in and predictions on the
@@ -120,36 +123,69 @@ class FCISRoIHead(BaseModule):
         return self.num_classes + 1
 
     def score_maps(self, x: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
-        """The per-image work: inside/outside maps (B, k*k*2C, H, W) and box
-        maps (B, k*k*4*num_reg_classes, H, W) of the head feature x[-1]."""
-        feat = x[-1]
-        return self.conv_cls_seg(feat), self.conv_bbox(feat)
+        """The per-image work on the head feature x[-1] (B, Cin, H, W).
 
-    def assemble(self, maps: Tuple[Tensor, Tensor],
-                 rois: Tensor) -> Dict[str, Tensor]:
+        Returns:
+            tuple: the inside/outside maps as a (B, 2C, k, k, H, W) view,
+            channels-last (the 2C values of one cell and position are
+            contiguous, which :func:`ps_roi_max_avg_pool` reads as vectors)
+            with the values of ``conv_cls_seg``, and the box maps (B, k*k*4
+            * num_reg_classes, H, W) in the official order.
+        """
+        feat = x[-1]
+        k, dims = self.group_size, 2 * self.num_score_classes
+        # conv_cls_seg keeps the official channel order (d, gh, gw) so that
+        # checkpoints convert as they are; its 1x1 conv runs as a matmul
+        # with the outputs reordered to (gh, gw, d).
+        weight = self.conv_cls_seg.weight.view(dims, k * k, -1)
+        bias = self.conv_cls_seg.bias.view(dims, k * k)
+        maps = F.linear(feat.permute(0, 2, 3, 1),
+                        weight.transpose(0, 1).reshape(k * k * dims, -1),
+                        bias.t().reshape(-1))
+        b, h, w, _ = maps.shape
+        maps = maps.view(b, h, w, k, k, dims).permute(0, 5, 3, 4, 1, 2)
+        return maps, self.conv_bbox(feat)
+
+    def assemble(self,
+                 maps: Tuple[Tensor, Tensor],
+                 rois: Tensor,
+                 labels: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """The per-RoI work (no learned layer).
 
         Args:
             maps: output of :meth:`score_maps`.
             rois (Tensor): (R, 5) [batch_idx, x1, y1, x2, y2] image px.
+            labels (Tensor, optional): (R,) class of each RoI's mask
+                (training); None picks the best foreground class by the
+                softmax of the class scores, as the official Score_Pick.
 
         Returns:
-            dict: ``cls_seg`` (R, 2C, P, P) assembled inside/outside scores,
-            ``cls_score`` (R, C) logits, ``bbox_pred`` (R, 4) deltas of the
-            foreground slot (class-agnostic) or (R, 4 * C).
+            dict: ``cls_score`` (R, C) logits, ``seg_logits`` (R, 2, P, P)
+            outside/inside scores of the picked class (zeros where no class
+            could be picked, i.e. NaN scores), ``bbox_pred`` (R, 4) deltas
+            of the foreground slot (class-agnostic) or (R, 4 * C).
         """
         cls_seg_maps, bbox_maps = maps
         num_cls = self.num_score_classes
-        cls_seg = ps_roi_pool(cls_seg_maps, rois, 2 * num_cls,
-                              self.pooled_size, self.group_size,
-                              self.spatial_scale)
-        cls_score = group_max(cls_seg, num_cls).mean(dim=(2, 3))
+        cls_score = ps_roi_max_avg_pool(cls_seg_maps, rois, num_cls, 2,
+                                        self.pooled_size, self.group_size,
+                                        self.spatial_scale)
+        if labels is None:
+            labels = best_foreground(cls_score.softmax(dim=1))
+        valid = labels >= 0
+        seg_logits = ps_roi_pool(cls_seg_maps, rois, 2, self.pooled_size,
+                                 self.group_size, self.spatial_scale,
+                                 channel_start=2 * labels.clamp(min=0))
+        if not bool(valid.all()):
+            seg_logits = torch.where(valid.view(-1, 1, 1, 1), seg_logits,
+                                     seg_logits.new_zeros(()))
         bbox = ps_roi_pool(bbox_maps, rois, 4 * self.num_reg_classes,
                            self.pooled_size, self.group_size,
                            self.spatial_scale).mean(dim=(2, 3))
         if self.num_reg_classes == 2:
             bbox = bbox[:, 4:]
-        return dict(cls_seg=cls_seg, cls_score=cls_score, bbox_pred=bbox)
+        return dict(cls_score=cls_score, seg_logits=seg_logits,
+                    bbox_pred=bbox)
 
     def _select_deltas(self, bbox_pred: Tensor, labels: Tensor) -> Tensor:
         """(R, 4) deltas of each RoI's class (class-specific regression)."""
@@ -223,11 +259,10 @@ class FCISRoIHead(BaseModule):
                 zip(rpn_results_list, batch_data_samples))
         ]
         batch = {k: torch.cat([s[k] for s in samples]) for k in samples[0]}
-        outs = self.assemble(self.score_maps(x), batch['rois'])
-        seg_logits = label_pick(outs['cls_seg'], self.num_score_classes,
-                                batch['labels'])
+        outs = self.assemble(self.score_maps(x), batch['rois'],
+                             batch['labels'])
         per_roi = fcis_per_roi_losses(
-            outs['cls_score'], seg_logits,
+            outs['cls_score'], outs['seg_logits'],
             self._select_deltas(outs['bbox_pred'], batch['labels']),
             batch['labels'], batch['mask_targets'], batch['bbox_targets'],
             batch['bbox_weights'], self.bbox_loss_beta)
@@ -254,8 +289,7 @@ class FCISRoIHead(BaseModule):
         probs = outs['cls_score'].softmax(dim=1)
         # Score_Pick then the 2-way softmax: the same as the official
         # Group_Softmax of all classes followed by the pick, at 1/C the work
-        pair = score_pick(outs['cls_seg'], self.num_score_classes, probs)
-        mask = pair.softmax(dim=1)[:, 1]
+        mask = outs['seg_logits'].softmax(dim=1)[:, 1]
         return probs, mask, outs['bbox_pred']
 
     def _regress(self, rois: Tensor, probs: Tensor, deltas: Tensor,
@@ -331,7 +365,5 @@ class FCISRoIHead(BaseModule):
         rois = bbox2roi([res.bboxes for res in rpn_results_list])
         maps = self.score_maps(x)
         outs = self.assemble(maps, rois)
-        pair = score_pick(outs['cls_seg'], self.num_score_classes,
-                          outs['cls_score'])
-        return outs['cls_score'], pair.softmax(dim=1)[:, 1], \
+        return outs['cls_score'], outs['seg_logits'].softmax(dim=1)[:, 1], \
             outs['bbox_pred']

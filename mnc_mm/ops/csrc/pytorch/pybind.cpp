@@ -17,14 +17,23 @@ void roi_warp_backward(const at::Tensor& grad_output, const at::Tensor& input,
                        at::Tensor grad_rois, int pooled_height,
                        int pooled_width, double spatial_scale, bool quantize);
 
-// ps_roi_pool.cpp
-void ps_roi_pool_forward(at::Tensor input, at::Tensor rois, at::Tensor output,
+// ps_roi_pool.cpp (maps: the (N, D, k, k, H, W) view of the score maps)
+void ps_roi_pool_forward(at::Tensor maps, at::Tensor rois,
+                         at::Tensor channel_start, at::Tensor output,
                          int64_t output_dim, int64_t pooled_size,
-                         int64_t group_size, double spatial_scale);
+                         double spatial_scale);
 void ps_roi_pool_backward(at::Tensor grad_output, at::Tensor rois,
-                          at::Tensor grad_input, int64_t output_dim,
-                          int64_t pooled_size, int64_t group_size,
+                          at::Tensor channel_start, at::Tensor grad_maps,
+                          int64_t output_dim, int64_t pooled_size,
                           double spatial_scale);
+void ps_roi_max_avg_pool_forward(at::Tensor maps, at::Tensor rois,
+                                 at::Tensor output,
+                                 int64_t channels_per_group,
+                                 int64_t pooled_size, double spatial_scale);
+void ps_roi_max_avg_pool_backward(at::Tensor grad_output, at::Tensor maps,
+                                  at::Tensor rois, at::Tensor grad_maps,
+                                  int64_t channels_per_group,
+                                  int64_t pooled_size, double spatial_scale);
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("get_compiler_version", &get_compiler_version,
@@ -45,13 +54,25 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("quantize"));
   // FCIS
   m.def("ps_roi_pool_forward", &ps_roi_pool_forward,
-        "FCIS position-sensitive RoI pooling, forward (writes output)",
-        py::arg("input"), py::arg("rois"), py::arg("output"),
-        py::arg("output_dim"), py::arg("pooled_size"), py::arg("group_size"),
+        "FCIS position-sensitive RoI pooling, forward (writes output; an "
+        "empty channel_start pools channel rows 0..output_dim of every RoI)",
+        py::arg("maps"), py::arg("rois"), py::arg("channel_start"),
+        py::arg("output"), py::arg("output_dim"), py::arg("pooled_size"),
         py::arg("spatial_scale"));
   m.def("ps_roi_pool_backward", &ps_roi_pool_backward,
-        "FCIS position-sensitive RoI pooling, backward (adds to grad_input)",
-        py::arg("grad_output"), py::arg("rois"), py::arg("grad_input"),
-        py::arg("output_dim"), py::arg("pooled_size"), py::arg("group_size"),
+        "FCIS position-sensitive RoI pooling, backward (adds to grad_maps)",
+        py::arg("grad_output"), py::arg("rois"), py::arg("channel_start"),
+        py::arg("grad_maps"), py::arg("output_dim"), py::arg("pooled_size"),
         py::arg("spatial_scale"));
+  m.def("ps_roi_max_avg_pool_forward", &ps_roi_max_avg_pool_forward,
+        "PSRoIPool, the max over each group's channels, the average over the "
+        "bins (the FCIS class score), forward (writes output)",
+        py::arg("maps"), py::arg("rois"), py::arg("output"),
+        py::arg("channels_per_group"), py::arg("pooled_size"),
+        py::arg("spatial_scale"));
+  m.def("ps_roi_max_avg_pool_backward", &ps_roi_max_avg_pool_backward,
+        "PSRoIMaxAvgPool backward (adds to grad_maps)",
+        py::arg("grad_output"), py::arg("maps"), py::arg("rois"),
+        py::arg("grad_maps"), py::arg("channels_per_group"),
+        py::arg("pooled_size"), py::arg("spatial_scale"));
 }

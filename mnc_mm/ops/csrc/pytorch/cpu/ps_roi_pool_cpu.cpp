@@ -1,15 +1,22 @@
 // Copyright (c) OpenMMLab. All rights reserved.
-// CPU kernels of PSRoIPool (fcis_spec.md §1.2-1.3).
+// CPU kernels of PSRoIPool (fcis_spec.md §1.2-1.3) and of its fused variant
+// PSRoIMaxAvgPool (PSRoIPool, Group_Max, average over the bins).
 //
-// Both passes first tabulate the cell ranges of every (RoI, bin) once, then
-// run in parallel over the (d, gh) pairs: a task owns the k input channels
-// (d * k + gh) * k + gw, gw < k, and the output rows ph of group gh. It reads
-// (forward) or writes (backward) only its own planes, which stay in cache
-// across RoIs, and writes whole output rows; the backward needs no atomics
-// and sums in a fixed order (deterministic).
+// The score maps come as a (N, D, k, k, H, W) view with any strides: the
+// official layout (N, D * k * k, H, W), or a channels-last one where the D
+// values of one cell and position (gh, gw) are contiguous (what the FCIS
+// head makes, so that the fused op adds whole vectors of D).
+//
+// All passes first tabulate the cell ranges of every (RoI, bin) once, then
+// run in parallel. PSRoIPool's tasks each own a fixed set of channels: a
+// (d, gh) pair, or all d of one gh when RoIs pick their channels; the fused
+// forward runs per RoI and its backward per (gh, gw). A backward task only
+// writes its own channels: no atomics, a fixed summation order
+// (deterministic).
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <vector>
 
 #include "ps_roi_pool_utils.hpp"
@@ -17,33 +24,58 @@
 
 namespace {
 
-// Geometry of one call: cell ranges of all bins of all RoIs, rows [h0, h1)
-// of bin (n, ph) at h0[n * P + ph], likewise for columns.
+// Geometry of one call: the map's sizes and strides (in elements), and the
+// cell ranges of all bins of all RoIs: rows [h0, h1) of bin (n, ph) at
+// h0[n * P + ph], likewise for columns.
 struct PSRoIPoolBins {
-  int64_t num_rois, channels, plane_size;
-  int output_dim, pooled_size, group_size;
+  int64_t num_rois, dims;
+  int64_t stride_n, stride_d, stride_gh, stride_gw, stride_h, stride_w;
+  int pooled_size, group_size;
   // batch[n] = -1 marks a RoI whose batch index lies outside [0, N) (its
   // output is 0; the Python wrapper rejects such RoIs).
   std::vector<int> batch, h0, h1, w0, w1;
   std::vector<int> group;        // group of bin p
   std::vector<int> group_begin;  // bins [begin[g], begin[g + 1]) use group g
+
+  // Offset of cell (0, 0) of channel (d, gh, gw) of RoI n's image, or -1
+  // for an invalid batch index.
+  int64_t channel(const int64_t n, const int64_t d, const int gh,
+                  const int gw) const {
+    const int b = batch[n];
+    return b < 0 ? -1
+                 : b * stride_n + d * stride_d + gh * stride_gh +
+                       gw * stride_gw;
+  }
+  // Cell range of bin (ph, pw) of RoI n; false for an empty bin.
+  bool cells(const int64_t n, const int ph, const int pw, int* hs, int* he,
+             int* ws, int* we) const {
+    const int64_t i = n * pooled_size;
+    *hs = h0[i + ph];
+    *he = h1[i + ph];
+    *ws = w0[i + pw];
+    *we = w1[i + pw];
+    return *he > *hs && *we > *ws;
+  }
 };
 
+// maps: the (N, D, k, k, H, W) view.
 template <typename scalar_t>
-PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois,
-                               const at::IntArrayRef feature_shape,
-                               const int output_dim, const int pooled_size,
-                               const int group_size,
+PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois, const at::Tensor& maps,
+                               const int pooled_size,
                                const double spatial_scale) {
-  const int batch = feature_shape[0], height = feature_shape[2],
-            width = feature_shape[3];
+  const int batch = maps.size(0), height = maps.size(4),
+            width = maps.size(5);
   PSRoIPoolBins bins;
   bins.num_rois = rois.size(0);
-  bins.channels = feature_shape[1];
-  bins.plane_size = static_cast<int64_t>(height) * width;
-  bins.output_dim = output_dim;
+  bins.dims = maps.size(1);
+  bins.stride_n = maps.stride(0);
+  bins.stride_d = maps.stride(1);
+  bins.stride_gh = maps.stride(2);
+  bins.stride_gw = maps.stride(3);
+  bins.stride_h = maps.stride(4);
+  bins.stride_w = maps.stride(5);
   bins.pooled_size = pooled_size;
-  bins.group_size = group_size;
+  bins.group_size = maps.size(2);
   bins.batch.resize(bins.num_rois);
   for (auto* v : {&bins.h0, &bins.h1, &bins.w0, &bins.w1}) {
     v->resize(bins.num_rois * pooled_size);
@@ -64,50 +96,295 @@ PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois,
     }
   }
   // The group of bin p is non-decreasing in p, so each group is a run.
+  const int k = bins.group_size;
   bins.group.resize(pooled_size);
-  bins.group_begin.assign(group_size + 1, pooled_size);
+  bins.group_begin.assign(k + 1, pooled_size);
   for (int p = pooled_size - 1; p >= 0; --p) {
-    bins.group[p] = ps_roi_pool_group(p, group_size, pooled_size);
+    bins.group[p] = ps_roi_pool_group(p, k, pooled_size);
     bins.group_begin[bins.group[p]] = p;
   }
-  for (int g = group_size - 1; g >= 0; --g) {
-    bins.group_begin[g] =
-        std::min(bins.group_begin[g], bins.group_begin[g + 1]);
+  for (int g = k - 1; g >= 0; --g) {
+    bins.group_begin[g] = std::min(bins.group_begin[g], bins.group_begin[g + 1]);
   }
   return bins;
 }
 
-// Calls f(plane, out, hs, he, ws, we) for every output element, in parallel
-// over (d, gh): plane is the flat (b * C + c) index of its input plane, or
-// -1 for an invalid batch index; out is its flat output index; [hs, he) x
-// [ws, we) its cells. All calls of one (d, gh) run in one thread, in order.
+// Runs task(t) for t in [0, num_tasks) in parallel, with about
+// at::internal::GRAIN_SIZE cell visits per chunk so that small problems run
+// inline instead of paying for a parallel region.
 template <typename F>
-void ps_roi_pool_for_each_bin(const PSRoIPoolBins& bins, const F& f) {
-  const int P = bins.pooled_size, k = bins.group_size;
-  const int64_t rows_per_task =
-      bins.num_rois * std::max(1, (P + k - 1) / k) * P;
-  // About at::internal::GRAIN_SIZE bins per task, so that small problems run
-  // inline instead of paying for a parallel region.
+void ps_roi_pool_parallel(const int64_t num_tasks, const int64_t work_per_task,
+                          const F& task) {
   const int64_t grain = std::max<int64_t>(
-      1, at::internal::GRAIN_SIZE / std::max<int64_t>(rows_per_task, 1));
-  const int64_t num_tasks = int64_t(bins.output_dim) * k;
+      1, at::internal::GRAIN_SIZE / std::max<int64_t>(work_per_task, 1));
   at::parallel_for(0, num_tasks, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t d = task / k;
-      const int gh = task % k;
-      for (int64_t n = 0; n < bins.num_rois; ++n) {
-        const int b = bins.batch[n];
-        // Channel (d * k + gh) * k + gw = task * k + gw.
-        const int64_t plane0 = b < 0 ? -1 : b * bins.channels + task * k;
-        const int* w0 = &bins.w0[n * P];
-        const int* w1 = &bins.w1[n * P];
-        const int ph_end = bins.group_begin[gh + 1];
-        for (int ph = bins.group_begin[gh]; ph < ph_end; ++ph) {
-          const int hs = bins.h0[n * P + ph], he = bins.h1[n * P + ph];
-          const int64_t out_row = ((n * bins.output_dim + d) * P + ph) * P;
-          for (int pw = 0; pw < P; ++pw) {
-            f(plane0 < 0 ? -1 : plane0 + bins.group[pw], out_row + pw, hs, he,
-              w0[pw], w1[pw]);
+    for (int64_t t = begin; t < end; ++t) task(t);
+  });
+}
+
+// Calls f(channel, out, hs, he, ws, we) for every output element (n, d, ph,
+// pw): channel is the offset of its input channel (-1 for an invalid batch
+// index), out its flat output index, [hs, he) x [ws, we) its cells. Output
+// channel d of RoI n reads channel row start[n] + d (start null: d).
+template <typename F>
+void ps_roi_pool_for_each_bin(const PSRoIPoolBins& bins, const int output_dim,
+                              const int64_t* start, const F& f) {
+  const int P = bins.pooled_size, k = bins.group_size;
+  // With per-RoI starts, two output channels of different RoIs may read one
+  // channel, so a task then takes every d.
+  const int dims_per_task = start ? output_dim : 1;
+  const int64_t work =
+      bins.num_rois * dims_per_task * std::max(1, (P + k - 1) / k) * P;
+  ps_roi_pool_parallel(
+      int64_t(output_dim / dims_per_task) * k, work, [&](const int64_t task) {
+        const int gh = task % k;
+        const int64_t d_begin = task / k * dims_per_task;
+        const int ph_begin = bins.group_begin[gh],
+                  ph_end = bins.group_begin[gh + 1];
+        for (int64_t n = 0; n < bins.num_rois; ++n) {
+          const int* w0 = &bins.w0[n * P];
+          const int* w1 = &bins.w1[n * P];
+          for (int64_t d = d_begin; d < d_begin + dims_per_task; ++d) {
+            const int64_t c0 = bins.channel(n, start ? start[n] + d : d, gh, 0);
+            for (int ph = ph_begin; ph < ph_end; ++ph) {
+              const int hs = bins.h0[n * P + ph], he = bins.h1[n * P + ph];
+              const int64_t out_row = ((n * output_dim + d) * P + ph) * P;
+              for (int pw = 0; pw < P; ++pw) {
+                f(c0 < 0 ? -1 : c0 + bins.group[pw] * bins.stride_gw,
+                  out_row + pw, hs, he, w0[pw], w1[pw]);
+              }
+            }
+          }
+        }
+      });
+}
+
+// Average of the cells [hs, he) x [ws, we) of one channel, summed in the
+// tensor dtype in row-major order as the official kernel.
+template <typename scalar_t>
+inline scalar_t ps_roi_pool_average(const scalar_t* channel,
+                                    const PSRoIPoolBins& bins, const int hs,
+                                    const int he, const int ws, const int we) {
+  scalar_t sum = 0;
+  for (int h = hs; h < he; ++h) {
+    for (int w = ws; w < we; ++w) {
+      sum += channel[h * bins.stride_h + w * bins.stride_w];
+    }
+  }
+  return sum / static_cast<scalar_t>((he - hs) * (we - ws));
+}
+
+template <typename scalar_t>
+void ps_roi_pool_forward_cpu_kernel(const at::Tensor& maps,
+                                    const at::Tensor& rois,
+                                    const int64_t* start, at::Tensor& output,
+                                    const int output_dim,
+                                    const int pooled_size,
+                                    const double spatial_scale) {
+  const PSRoIPoolBins bins =
+      ps_roi_pool_bins<scalar_t>(rois, maps, pooled_size, spatial_scale);
+  const scalar_t* in = maps.data_ptr<scalar_t>();
+  scalar_t* out = output.data_ptr<scalar_t>();
+  ps_roi_pool_for_each_bin(
+      bins, output_dim, start,
+      [&](int64_t c, int64_t o, int hs, int he, int ws, int we) {
+        out[o] = c < 0 || he <= hs || we <= ws  // empty bin: output 0
+                     ? scalar_t(0)
+                     : ps_roi_pool_average(in + c, bins, hs, he, ws, we);
+      });
+}
+
+template <typename scalar_t>
+void ps_roi_pool_backward_cpu_kernel(const at::Tensor& grad_output,
+                                     const at::Tensor& rois,
+                                     const int64_t* start,
+                                     at::Tensor& grad_maps,
+                                     const int output_dim,
+                                     const int pooled_size,
+                                     const double spatial_scale) {
+  const PSRoIPoolBins bins =
+      ps_roi_pool_bins<scalar_t>(rois, grad_maps, pooled_size, spatial_scale);
+  const scalar_t* gout = grad_output.data_ptr<scalar_t>();
+  scalar_t* gin = grad_maps.data_ptr<scalar_t>();
+  ps_roi_pool_for_each_bin(
+      bins, output_dim, start,
+      [&](int64_t c, int64_t o, int hs, int he, int ws, int we) {
+        // empty bin or zero gradient (RoIs dropped by OHEM): nothing to add
+        if (c < 0 || he <= hs || we <= ws || gout[o] == scalar_t(0)) return;
+        const scalar_t value =
+            gout[o] / static_cast<scalar_t>((he - hs) * (we - ws));
+        for (int h = hs; h < he; ++h) {
+          for (int w = ws; w < we; ++w) {
+            gin[c + h * bins.stride_h + w * bins.stride_w] += value;
+          }
+        }
+      });
+}
+
+// The hot loops of the fused op get an AVX2 clone, picked at load time on
+// CPUs that have it (GCC/Clang function multi-versioning, x86-64 Linux).
+#if defined(__x86_64__) && defined(__linux__) && \
+    (defined(__GNUC__) || defined(__clang__))
+#define MNC_MM_CPU_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define MNC_MM_CPU_CLONES
+#endif
+
+// sums[d] = the PSRoIPool average of channel (d, gh, gw), d < D, over the
+// cells [hs, he) x [ws, we): summed in the tensor dtype in row-major cell
+// order and divided by the area, as PSRoIPool (so the values are identical).
+template <typename scalar_t>
+MNC_MM_CPU_CLONES void ps_roi_average_all(
+    const PSRoIPoolBins& bins, const scalar_t* __restrict__ channel0,
+    const int hs, const int he, const int ws, const int we,
+    scalar_t* __restrict__ sums) {
+  const int64_t D = bins.dims, sd = bins.stride_d;
+  std::fill(sums, sums + D, scalar_t(0));
+  for (int h = hs; h < he; ++h) {
+    for (int w = ws; w < we; ++w) {
+      const scalar_t* __restrict__ cell =
+          channel0 + h * bins.stride_h + w * bins.stride_w;
+      if (sd == 1) {  // channels-last maps: one vector add per cell
+        for (int64_t d = 0; d < D; ++d) sums[d] += cell[d];
+      } else {
+        for (int64_t d = 0; d < D; ++d) sums[d] += cell[d * sd];
+      }
+    }
+  }
+  const scalar_t area = static_cast<scalar_t>((he - hs) * (we - ws));
+  for (int64_t d = 0; d < D; ++d) sums[d] /= area;
+}
+
+// Group_Max of one bin: the winner of group g scans its cig values with a
+// strict `>` from -FLT_MAX (ties to the lowest channel, NaN never wins).
+// Branch-free: the winners follow the data, branches would mispredict.
+template <typename scalar_t>
+inline void ps_roi_group_max(const scalar_t* sums, const int64_t g,
+                             const int cig, scalar_t* best, int64_t* win) {
+  scalar_t top = static_cast<scalar_t>(-FLT_MAX);
+  int64_t top_d = -1;
+  for (int j = 0; j < cig; ++j) {
+    const scalar_t value = sums[g * cig + j];
+    const bool wins = value > top;  // false for NaN
+    top_d = wins ? g * cig + j : top_d;
+    top = wins ? value : top;
+  }
+  *best = top;
+  *win = top_d;
+}
+
+// total[g] += the Group_Max value of group g, g < G.
+template <typename scalar_t>
+MNC_MM_CPU_CLONES void ps_roi_add_group_max(const scalar_t* __restrict__ sums,
+                                            const int64_t G, const int cig,
+                                            double* __restrict__ total) {
+  if (cig == 2) {  // FCIS: (outside, inside) pairs
+    for (int64_t g = 0; g < G; ++g) {
+      const scalar_t out = sums[2 * g], in = sums[2 * g + 1];
+      scalar_t top = out > static_cast<scalar_t>(-FLT_MAX)
+                         ? out
+                         : static_cast<scalar_t>(-FLT_MAX);
+      top = in > top ? in : top;
+      total[g] += top;
+    }
+    return;
+  }
+  for (int64_t g = 0; g < G; ++g) {
+    scalar_t best;
+    int64_t win;
+    ps_roi_group_max(sums, g, cig, &best, &win);
+    total[g] += best;
+  }
+}
+
+template <typename scalar_t>
+void ps_roi_max_avg_pool_forward_cpu_kernel(const at::Tensor& maps,
+                                            const at::Tensor& rois,
+                                            at::Tensor& output, const int cig,
+                                            const int pooled_size,
+                                            const double spatial_scale) {
+  const PSRoIPoolBins bins =
+      ps_roi_pool_bins<scalar_t>(rois, maps, pooled_size, spatial_scale);
+  const scalar_t* in = maps.data_ptr<scalar_t>();
+  scalar_t* out = output.data_ptr<scalar_t>();
+  const int64_t D = bins.dims, G = D / cig;
+  const int P = pooled_size;
+  ps_roi_pool_parallel(bins.num_rois, D * P * P, [&](const int64_t n) {
+    std::vector<scalar_t> sums(D);
+    // An empty bin (and a RoI of an invalid batch index) pools 0 in every
+    // channel, so its Group_Max adds 0.
+    std::vector<double> total(G, 0.);
+    for (int ph = 0; ph < P; ++ph) {
+      for (int pw = 0; pw < P; ++pw) {
+        const int64_t c0 = bins.channel(n, 0, bins.group[ph], bins.group[pw]);
+        int hs, he, ws, we;
+        if (c0 < 0 || !bins.cells(n, ph, pw, &hs, &he, &ws, &we)) continue;
+        ps_roi_average_all(bins, in + c0, hs, he, ws, we, sums.data());
+        ps_roi_add_group_max(sums.data(), G, cig, total.data());
+      }
+    }
+    for (int64_t g = 0; g < G; ++g) {
+      out[n * G + g] = static_cast<scalar_t>(total[g] / (double(P) * P));
+    }
+  });
+}
+
+template <typename scalar_t>
+void ps_roi_max_avg_pool_backward_cpu_kernel(const at::Tensor& grad_output,
+                                             const at::Tensor& maps,
+                                             const at::Tensor& rois,
+                                             at::Tensor& grad_maps,
+                                             const int cig,
+                                             const int pooled_size,
+                                             const double spatial_scale) {
+  const PSRoIPoolBins bins =
+      ps_roi_pool_bins<scalar_t>(rois, maps, pooled_size, spatial_scale);
+  const PSRoIPoolBins gbins =
+      ps_roi_pool_bins<scalar_t>(rois, grad_maps, pooled_size, spatial_scale);
+  const scalar_t* in = maps.data_ptr<scalar_t>();
+  const scalar_t* gout = grad_output.data_ptr<scalar_t>();
+  scalar_t* gin = grad_maps.data_ptr<scalar_t>();
+  const int64_t D = bins.dims, G = D / cig;
+  const int P = pooled_size, k = bins.group_size;
+  // RoIs with an all-zero gradient row (e.g. dropped by OHEM) are skipped.
+  std::vector<char> active(bins.num_rois, 0);
+  for (int64_t n = 0; n < bins.num_rois; ++n) {
+    for (int64_t g = 0; g < G && !active[n]; ++g) {
+      active[n] = gout[n * G + g] != scalar_t(0);
+    }
+  }
+  // d mean / d bin = 1 / P^2, in the dtype as autograd's mean backward.
+  const scalar_t num_bins = static_cast<scalar_t>(P * P);
+  // Task (gh, gw) writes only channels (*, gh, gw).
+  ps_roi_pool_parallel(int64_t(k) * k, bins.num_rois * D * P * P / (k * k),
+                       [&](const int64_t task) {
+    const int gh = task / k, gw = task % k;
+    std::vector<scalar_t> sums(D);
+    for (int64_t n = 0; n < bins.num_rois; ++n) {
+      if (!active[n]) continue;
+      const int64_t c0 = gbins.channel(n, 0, gh, gw);
+      for (int ph = bins.group_begin[gh]; ph < bins.group_begin[gh + 1];
+           ++ph) {
+        for (int pw = bins.group_begin[gw]; pw < bins.group_begin[gw + 1];
+             ++pw) {
+          int hs, he, ws, we;
+          if (c0 < 0 || !bins.cells(n, ph, pw, &hs, &he, &ws, &we)) continue;
+          ps_roi_average_all(bins, in + bins.channel(n, 0, gh, gw), hs, he,
+                             ws, we, sums.data());
+          const scalar_t area = static_cast<scalar_t>((he - hs) * (we - ws));
+          for (int64_t g = 0; g < G; ++g) {
+            const scalar_t go = gout[n * G + g];
+            scalar_t best;
+            int64_t win;
+            ps_roi_group_max(sums.data(), g, cig, &best, &win);
+            if (win < 0 || go == scalar_t(0)) continue;
+            const scalar_t value = go / num_bins / area;
+            scalar_t* channel = gin + c0 + win * gbins.stride_d;
+            for (int h = hs; h < he; ++h) {
+              for (int w = ws; w < we; ++w) {
+                channel[h * gbins.stride_h + w * gbins.stride_w] += value;
+              }
+            }
           }
         }
       }
@@ -115,81 +392,61 @@ void ps_roi_pool_for_each_bin(const PSRoIPoolBins& bins, const F& f) {
   });
 }
 
-template <typename scalar_t>
-void ps_roi_pool_forward_cpu_kernel(const at::Tensor& input,
-                                    const at::Tensor& rois,
-                                    at::Tensor& output, const int output_dim,
-                                    const int pooled_size,
-                                    const int group_size,
-                                    const double spatial_scale) {
-  const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t>(
-      rois, input.sizes(), output_dim, pooled_size, group_size, spatial_scale);
-  const int width = input.size(3);
-  const scalar_t* in = input.data_ptr<scalar_t>();
-  scalar_t* out = output.data_ptr<scalar_t>();
-  ps_roi_pool_for_each_bin(bins, [&](int64_t plane, int64_t o, int hs, int he,
-                                     int ws, int we) {
-    if (plane < 0 || he <= hs || we <= ws) {  // empty bin: output 0
-      out[o] = 0;
-      return;
-    }
-    const scalar_t* cells = in + plane * bins.plane_size;
-    scalar_t sum = 0;  // the official kernel sums in the tensor dtype
-    for (int h = hs; h < he; ++h) {
-      for (int w = ws; w < we; ++w) sum += cells[h * width + w];
-    }
-    out[o] = sum / static_cast<scalar_t>((he - hs) * (we - ws));
-  });
-}
-
-template <typename scalar_t>
-void ps_roi_pool_backward_cpu_kernel(const at::Tensor& grad_output,
-                                     const at::Tensor& rois,
-                                     at::Tensor& grad_input,
-                                     const int output_dim,
-                                     const int pooled_size,
-                                     const int group_size,
-                                     const double spatial_scale) {
-  const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t>(
-      rois, grad_input.sizes(), output_dim, pooled_size, group_size,
-      spatial_scale);
-  const int width = grad_input.size(3);
-  const scalar_t* gout = grad_output.data_ptr<scalar_t>();
-  scalar_t* gin = grad_input.data_ptr<scalar_t>();
-  ps_roi_pool_for_each_bin(bins, [&](int64_t plane, int64_t o, int hs, int he,
-                                     int ws, int we) {
-    if (plane < 0 || he <= hs || we <= ws) return;  // empty bin: no gradient
-    scalar_t* cells = gin + plane * bins.plane_size;
-    const scalar_t value =
-        gout[o] / static_cast<scalar_t>((he - hs) * (we - ws));
-    for (int h = hs; h < he; ++h) {
-      for (int w = ws; w < we; ++w) cells[h * width + w] += value;
-    }
-  });
+const int64_t* start_ptr(const at::Tensor& channel_start) {
+  return channel_start.numel() ? channel_start.data_ptr<int64_t>() : nullptr;
 }
 
 }  // namespace
 
-void ps_roi_pool_forward_cpu(const at::Tensor& input, const at::Tensor& rois,
+void ps_roi_pool_forward_cpu(const at::Tensor& maps, const at::Tensor& rois,
+                             const at::Tensor& channel_start,
                              at::Tensor& output, const int output_dim,
-                             const int pooled_size, const int group_size,
+                             const int pooled_size,
                              const double spatial_scale) {
-  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "ps_roi_pool_forward", [&] {
-    ps_roi_pool_forward_cpu_kernel<scalar_t>(input, rois, output, output_dim,
-                                             pooled_size, group_size,
+  AT_DISPATCH_FLOATING_TYPES(maps.scalar_type(), "ps_roi_pool_forward", [&] {
+    ps_roi_pool_forward_cpu_kernel<scalar_t>(maps, rois,
+                                             start_ptr(channel_start), output,
+                                             output_dim, pooled_size,
                                              spatial_scale);
   });
 }
 
 void ps_roi_pool_backward_cpu(const at::Tensor& grad_output,
-                              const at::Tensor& rois, at::Tensor& grad_input,
-                              const int output_dim, const int pooled_size,
-                              const int group_size,
+                              const at::Tensor& rois,
+                              const at::Tensor& channel_start,
+                              at::Tensor& grad_maps, const int output_dim,
+                              const int pooled_size,
                               const double spatial_scale) {
   const auto dtype = grad_output.scalar_type();
   AT_DISPATCH_FLOATING_TYPES(dtype, "ps_roi_pool_backward", [&] {
-    ps_roi_pool_backward_cpu_kernel<scalar_t>(grad_output, rois, grad_input,
-                                              output_dim, pooled_size,
-                                              group_size, spatial_scale);
+    ps_roi_pool_backward_cpu_kernel<scalar_t>(
+        grad_output, rois, start_ptr(channel_start), grad_maps, output_dim,
+        pooled_size, spatial_scale);
   });
+}
+
+void ps_roi_max_avg_pool_forward_cpu(const at::Tensor& maps,
+                                     const at::Tensor& rois,
+                                     at::Tensor& output, const int cig,
+                                     const int pooled_size,
+                                     const double spatial_scale) {
+  AT_DISPATCH_FLOATING_TYPES(
+      maps.scalar_type(), "ps_roi_max_avg_pool_forward", [&] {
+        ps_roi_max_avg_pool_forward_cpu_kernel<scalar_t>(
+            maps, rois, output, cig, pooled_size, spatial_scale);
+      });
+}
+
+void ps_roi_max_avg_pool_backward_cpu(const at::Tensor& grad_output,
+                                      const at::Tensor& maps,
+                                      const at::Tensor& rois,
+                                      at::Tensor& grad_maps, const int cig,
+                                      const int pooled_size,
+                                      const double spatial_scale) {
+  AT_DISPATCH_FLOATING_TYPES(
+      maps.scalar_type(), "ps_roi_max_avg_pool_backward", [&] {
+        ps_roi_max_avg_pool_backward_cpu_kernel<scalar_t>(
+            grad_output, maps, rois, grad_maps, cig, pooled_size,
+            spatial_scale);
+      });
 }
