@@ -9,6 +9,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 
 from mnc_mm.models.losses import fcis_per_roi_losses
+from mnc_mm.ops import group_max, label_pick, ps_roi_pool, score_pick
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -111,6 +112,39 @@ def test_no_gt_and_degenerate_gt_train_without_nan(synthetic_batch):
     for p in model.parameters():
         if p.grad is not None:
             assert torch.isfinite(p.grad).all()
+
+
+def test_assemble_equals_the_official_operator_chain():
+    """score_maps + assemble (channels-last maps, fused class score, one
+    pair per RoI) give what the official chain gives on conv_cls_seg's
+    output: PSROIPooling of all 2C maps, Group_Max + average for the class
+    score, Score_Pick by the softmax (test) or Label_Pick (train)."""
+    head = _tiny_model().roi_head.double()
+    torch.manual_seed(0)
+    feat = torch.randn(2, head.conv_cls_seg.in_channels, 9, 12,
+                       dtype=torch.float64)
+    rois = torch.tensor([[0, 8, 8, 120, 90], [1, 0, 0, 191, 143],
+                         [1, 40.5, 30, 60, 100], [0, 150, 100, 300, 200]],
+                        dtype=torch.float64)
+    k, p, s = head.group_size, head.pooled_size, head.spatial_scale
+    num_cls = head.num_score_classes
+    official = head.conv_cls_seg(feat)
+    full = ps_roi_pool(official, rois, 2 * num_cls, p, k, s)
+    cls_score = group_max(full, num_cls).mean(dim=(2, 3))
+    with torch.no_grad():
+        maps = head.score_maps([feat])
+        test = head.assemble(maps, rois)
+        labels = torch.tensor([0, 1, 2, 1])
+        train = head.assemble(maps, rois, labels)
+    torch.testing.assert_close(
+        maps[0].reshape(official.shape),
+        official.detach())
+    torch.testing.assert_close(test['cls_score'], cls_score.detach())
+    torch.testing.assert_close(
+        test['seg_logits'],
+        score_pick(full, num_cls, cls_score.softmax(dim=1)).detach())
+    torch.testing.assert_close(train['seg_logits'],
+                               label_pick(full, num_cls, labels).detach())
 
 
 def test_per_roi_losses_by_hand():
