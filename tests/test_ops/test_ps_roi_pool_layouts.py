@@ -56,8 +56,9 @@ def test_channel_start_is_label_pick_of_the_full_assembly(layout):
     ref = label_pick(full, groups, labels)
     grad_out = torch.randn(ref.shape, dtype=ref.dtype)
     ref.backward(grad_out)
-    inp = x.detach() if layout == 'official' else views(x.detach(),
-                                                         k)['d_fast']
+    inp = x.detach()
+    if layout == 'd_fast':
+        inp = views(inp, k)['d_fast']
     inp.requires_grad_(True)
     out = ps_roi_pool(inp, ROIS, cig, 6, k, 1 / 8,
                       channel_start=cig * labels)
@@ -71,7 +72,8 @@ def test_channel_start_gradcheck():
     x = maps(3, 2, 2).requires_grad_(True)
     start = torch.tensor([4, 0, 2, 1, 3])  # any row, not only pairs
     assert torch.autograd.gradcheck(
-        lambda inp: ps_roi_pool(inp, ROIS, 2, 3, 2, 1 / 8, channel_start=start),
+        lambda inp: ps_roi_pool(
+            inp, ROIS, 2, 3, 2, 1 / 8, channel_start=start),
         (x, ), eps=1e-6, atol=1e-8)
 
 
