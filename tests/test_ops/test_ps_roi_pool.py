@@ -12,7 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnc_mm.ops import PSRoIPool, ext_available, ps_roi_pool
+from mnc_mm.ops import (PSRoIPool, ext_available, ps_roi_max_avg_pool,
+                        ps_roi_pool)
 
 pytestmark = pytest.mark.skipif(
     not ext_available(), reason='mnc_mm._ext is not built')
@@ -378,40 +379,126 @@ def test_property_finite_and_no_crash(shape, coords, scale):
     assert out.abs().max() <= x.detach().abs().max() + 1e-5
 
 
+def assert_cuda_matches_cpu(op, leaf, rois, tol, to_input=lambda t: t):
+    """``op(to_input(leaf), rois)`` on CUDA in ``leaf``'s dtype and on CPU
+    (float32 for half): outputs and ``leaf`` gradients agree within ``tol``.
+    The output gradient is random with a zero first row (an OHEM-dropped
+    RoI)."""
+    cpu_dtype = torch.float32 if leaf.dtype == torch.float16 else leaf.dtype
+    grad_out, results = None, []
+    for device, dtype in (('cpu', cpu_dtype), ('cuda', leaf.dtype)):
+        x = leaf.detach().to(device, dtype).requires_grad_(True)
+        out = op(to_input(x), rois.to(device, dtype))
+        if grad_out is None:
+            grad_out = torch.randn_like(out).to(leaf.dtype)
+            grad_out[:1] = 0
+        out.backward(grad_out.to(device, dtype))
+        results.append((out.detach().cpu().to(cpu_dtype),
+                        x.grad.cpu().to(cpu_dtype)))
+    (out_cpu, grad_cpu), (out_cuda, grad_cuda) = results
+    torch.testing.assert_close(out_cuda, out_cpu, rtol=tol, atol=tol)
+    torch.testing.assert_close(grad_cuda, grad_cpu, rtol=tol, atol=tol)
+
+
+def random_maps(like, rows, group, seed):
+    """(N, rows * k * k, H, W) float64 maps of ``like``'s N, H and W."""
+    n, _, height, width = like.shape
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, rows * group**2, height, width,
+                       dtype=torch.float64, generator=gen)
+
+
+def maps_in_layout(x, group, layout):
+    """The values of (N, D * k * k, H, W) maps ``x`` as a leaf tensor, and
+    the function making the op's input of it: ``x`` itself ('official'), or
+    the (N, D, k, k, H, W) view of an (N, H, W, k, k, D) contiguous tensor
+    ('channels_last', the layout FCISRoIHead makes)."""
+    if layout == 'official':
+        return x, lambda t: t
+    n, c, height, width = x.shape
+    leaf = x.view(n, c // group**2, group, group, height,
+                  width).permute(0, 4, 5, 2, 3, 1).contiguous()
+    return leaf, lambda t: t.permute(0, 5, 3, 4, 1, 2)
+
+
+CUDA_TOLS = [(torch.float64, 1e-12), (torch.float32, 1e-5)]
+
+
 @pytest.mark.skipif(not IS_CUDA_AVAILABLE, reason='requires CUDA')
-@pytest.mark.parametrize('dtype, tol', [(torch.float64, 1e-12),
-                                        (torch.float32, 1e-5),
-                                        (torch.float16, 2e-2)])
+@pytest.mark.parametrize('dtype, tol', CUDA_TOLS + [(torch.float16, 2e-2)])
 def test_cuda_matches_cpu(dtype, tol):
     for seed in range(20):
         x, rois, out_dim, pooled, group, scale = random_case(
             seed, torch.float64)
         if dtype == torch.float16:  # keep coordinates exact in half
             rois = rois.clamp(-2000, 2000).round()
-        x_cpu = x.float().requires_grad_(True)
-        x_gpu = x.to('cuda', dtype).requires_grad_(True)
-        out_cpu = ps_roi_pool(x_cpu, rois.float(), out_dim, pooled, group,
-                              scale)
-        out_gpu = ps_roi_pool(x_gpu, rois.to('cuda', dtype), out_dim, pooled,
-                              group, scale)
-        grad_out = torch.randn_like(out_cpu)
-        out_cpu.backward(grad_out)
-        out_gpu.backward(grad_out.to('cuda', dtype))
-        torch.testing.assert_close(out_gpu.cpu().float(), out_cpu,
-                                   rtol=tol, atol=tol)
-        torch.testing.assert_close(x_gpu.grad.cpu().float(), x_cpu.grad,
-                                   rtol=tol, atol=tol)
+        assert_cuda_matches_cpu(
+            lambda inp, r: ps_roi_pool(inp, r, out_dim, pooled, group, scale),
+            x.to(dtype), rois, tol)
+
+
+@pytest.mark.skipif(not IS_CUDA_AVAILABLE, reason='requires CUDA')
+@pytest.mark.parametrize('layout', ['official', 'channels_last'])
+@pytest.mark.parametrize('dtype, tol', CUDA_TOLS)
+def test_cuda_channel_start_matches_cpu(dtype, tol, layout):
+    """Per-RoI channel rows (Label_Pick), on both layouts of the maps."""
+    for seed in range(10):
+        x, rois, out_dim, pooled, group, scale = random_case(
+            seed, torch.float64)
+        rows = out_dim + seed % 3
+        leaf, to_input = maps_in_layout(
+            random_maps(x, rows, group, seed), group, layout)
+        start = torch.randint(
+            0, rows - out_dim + 1, (rois.size(0), ),
+            generator=torch.Generator().manual_seed(seed))
+
+        def op(inp, r):
+            return ps_roi_pool(inp, r, out_dim, pooled, group, scale,
+                               channel_start=start.to(r.device))
+
+        assert_cuda_matches_cpu(op, leaf.to(dtype), rois, tol, to_input)
+
+
+@pytest.mark.skipif(not IS_CUDA_AVAILABLE, reason='requires CUDA')
+@pytest.mark.parametrize('layout', ['official', 'channels_last'])
+@pytest.mark.parametrize('dtype, tol', CUDA_TOLS)
+def test_cuda_max_avg_pool_matches_cpu(dtype, tol, layout):
+    for seed in range(10):
+        x, rois, groups, pooled, group, scale = random_case(
+            seed, torch.float64)
+        cig = 1 + seed % 3
+        leaf, to_input = maps_in_layout(
+            random_maps(x, groups * cig, group, seed), group, layout)
+        assert_cuda_matches_cpu(
+            lambda inp, r: ps_roi_max_avg_pool(inp, r, groups, cig, pooled,
+                                               group, scale),
+            leaf.to(dtype), rois, tol, to_input)
 
 
 @pytest.mark.skipif(shutil.which('nvcc') is None, reason='requires nvcc')
 def test_cuda_kernel_header_compiles_without_torch(tmp_path):
-    args = ('const int64_t, const T*, const T*, T*, const T, const int, '
-            'const int, const int, const int, const int, const int')
+    """All four kernels instantiate for float and double with plain nvcc,
+    with the parameter lists the launchers in ps_roi_pool_cuda.cu pass."""
+    signatures = {
+        'ps_roi_pool_forward':
+        'const int64_t, const {T}*, const PSRoIPoolMaps, const {T}*, '
+        'const int64_t*, {T}*, const {T}, const int, const int',
+        'ps_roi_pool_backward':
+        'const int64_t, const {T}*, const {T}*, const int64_t*, {T}*, '
+        'const PSRoIPoolMaps, const {T}, const int, const int',
+        'ps_roi_max_avg_pool_forward':
+        'const int64_t, const {T}*, const PSRoIPoolMaps, const {T}*, {T}*, '
+        'const {T}, const int, const int',
+        'ps_roi_max_avg_pool_backward':
+        'const int64_t, const {T}*, const {T}*, const PSRoIPoolMaps, '
+        'const {T}*, {T}*, const PSRoIPoolMaps, const {T}, const int, '
+        'const int',
+    }
     lines = ['#include "ps_roi_pool_cuda_kernel.cuh"']
     for t in ('float', 'double'):
-        for kernel in ('forward', 'backward'):
-            lines.append(f'template __global__ void ps_roi_pool_{kernel}'
-                         f'_cuda_kernel<{t}, {t}>({args.replace("T", t)});')
+        for kernel, args in signatures.items():
+            lines.append(f'template __global__ void {kernel}_cuda_kernel'
+                         f'<{t}, {t}>({args.format(T=t)});')
     src = tmp_path / 'ps_roi_pool_instantiate.cu'
     src.write_text('\n'.join(lines) + '\n')
     common = osp.abspath(CSRC_COMMON)
