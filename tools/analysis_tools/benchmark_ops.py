@@ -8,6 +8,10 @@
   P=21, k=7 on a 38x63 map vs a vectorised PyTorch implementation of the
   same formulas (a float64 summed-area table, autograd backward). Target:
   forward+backward ratio <= 0.2 (ours >= 5x faster).
+- ``ps_roi_max_avg_pool`` (the FCIS class score): the same sizes, fused on
+  the head's channels-last maps vs the official chain of our own ops
+  (``ps_roi_pool`` of all 2C maps, ``group_max``, mean over the bins), i.e.
+  FCISRoIHead's per-RoI class scoring after and before the fusion.
 
 Each op section is a function registered with ``@register_op(name)`` that
 returns table rows; a new op only adds one such function. Example::
@@ -219,6 +223,55 @@ def bench_ps_roi_pool(args: argparse.Namespace) -> List[dict]:
             name)
         for what, run in (('forward', forward),
                           ('forward+backward', forward_backward))
+    ]
+
+
+@register_op('ps_roi_max_avg_pool')
+def bench_ps_roi_max_avg_pool(args: argparse.Namespace) -> List[dict]:
+    """Fused FCIS class score vs PSRoIPool + Group_Max + mean."""
+    from mnc_mm.ops import group_max, ps_roi_max_avg_pool, ps_roi_pool
+    num_rois, num_classes, pooled, group = 300, 81, 21, 7
+    feat_h, feat_w, scale = 38, 63, 1 / 16
+    dims = 2 * num_classes
+    gen = torch.Generator().manual_seed(0)
+    feat = torch.randn(1, dims * group * group, feat_h, feat_w,
+                       generator=gen).to(args.device)
+    # the layout FCISRoIHead.score_maps makes: D values of a cell contiguous
+    maps = feat.view(1, dims, group, group, feat_h, feat_w).permute(
+        0, 4, 5, 2, 3, 1).contiguous().permute(0, 5, 3, 4, 1, 2)
+    rois = _random_rois(num_rois, feat_h / scale, feat_w / scale, args.device)
+
+    def chain(x):
+        return group_max(ps_roi_pool(x, rois, dims, pooled, group, scale),
+                         num_classes).mean(dim=(2, 3))
+
+    def fused(x):
+        return ps_roi_max_avg_pool(x, rois, num_classes, 2, pooled, group,
+                                   scale)
+
+    diff = (fused(maps) - chain(feat)).abs().max().item()
+    print(f'ps_roi_max_avg_pool: max |fused - chain| = {diff:.2e}')
+    maps_g = maps.clone().requires_grad_()
+    feat_g = feat.clone().requires_grad_()
+
+    def forward(impl, x):
+        with torch.no_grad():
+            impl(x)
+
+    def forward_backward(impl, x):
+        impl(x).sum().backward()
+        x.grad = None
+
+    case = (f'R={num_rois} C={feat.shape[1]} P={pooled} k={group} on '
+            f'{feat_h}x{feat_w}')
+    return [
+        row('ps_roi_max_avg_pool', f'{case}, {what}',
+            *compare(functools.partial(run, fused, x_fused),
+                     functools.partial(run, chain, x_chain), args),
+            'ps_roi_pool + group_max + mean')
+        for what, run, x_fused, x_chain in (
+            ('forward', forward, maps, feat),
+            ('forward+backward', forward_backward, maps_g, feat_g))
     ]
 
 
