@@ -24,12 +24,25 @@
 
 namespace {
 
-// Geometry of one call: the map's sizes and strides (in elements), and the
-// cell ranges of all bins of all RoIs: rows [h0, h1) of bin (n, ph) at
+// Strides (in elements) of a (N, D, k, k, H, W) view of the maps or of
+// their gradient.
+struct PSRoIPoolStrides {
+  int64_t n, d, gh, gw, h, w;
+  explicit PSRoIPoolStrides(const at::Tensor& maps)
+      : n(maps.stride(0)),
+        d(maps.stride(1)),
+        gh(maps.stride(2)),
+        gw(maps.stride(3)),
+        h(maps.stride(4)),
+        w(maps.stride(5)) {}
+};
+
+// Geometry of one call: the map's channel rows and strides, and the cell
+// ranges of all bins of all RoIs: rows [h0, h1) of bin (n, ph) at
 // h0[n * P + ph], likewise for columns.
 struct PSRoIPoolBins {
   int64_t num_rois, dims;
-  int64_t stride_n, stride_d, stride_gh, stride_gw, stride_h, stride_w;
+  PSRoIPoolStrides stride;
   int pooled_size, group_size;
   // batch[n] = -1 marks a RoI whose batch index lies outside [0, N) (its
   // output is 0; the Python wrapper rejects such RoIs).
@@ -37,14 +50,19 @@ struct PSRoIPoolBins {
   std::vector<int> group;        // group of bin p
   std::vector<int> group_begin;  // bins [begin[g], begin[g + 1]) use group g
 
-  // Offset of cell (0, 0) of channel (d, gh, gw) of RoI n's image, or -1
-  // for an invalid batch index.
+  explicit PSRoIPoolBins(const at::Tensor& maps) : stride(maps) {}
+
+  // Offset of cell (0, 0) of channel (d, gh, gw) of RoI n's image in a
+  // tensor of strides s (the maps' by default), or -1 for an invalid batch
+  // index.
+  int64_t channel(const int64_t n, const int64_t d, const int gh,
+                  const int gw, const PSRoIPoolStrides& s) const {
+    const int b = batch[n];
+    return b < 0 ? -1 : b * s.n + d * s.d + gh * s.gh + gw * s.gw;
+  }
   int64_t channel(const int64_t n, const int64_t d, const int gh,
                   const int gw) const {
-    const int b = batch[n];
-    return b < 0 ? -1
-                 : b * stride_n + d * stride_d + gh * stride_gh +
-                       gw * stride_gw;
+    return channel(n, d, gh, gw, stride);
   }
   // Cell range of bin (ph, pw) of RoI n; false for an empty bin.
   bool cells(const int64_t n, const int ph, const int pw, int* hs, int* he,
@@ -65,15 +83,9 @@ PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois, const at::Tensor& maps,
                                const double spatial_scale) {
   const int batch = maps.size(0), height = maps.size(4),
             width = maps.size(5);
-  PSRoIPoolBins bins;
+  PSRoIPoolBins bins(maps);
   bins.num_rois = rois.size(0);
   bins.dims = maps.size(1);
-  bins.stride_n = maps.stride(0);
-  bins.stride_d = maps.stride(1);
-  bins.stride_gh = maps.stride(2);
-  bins.stride_gw = maps.stride(3);
-  bins.stride_h = maps.stride(4);
-  bins.stride_w = maps.stride(5);
   bins.pooled_size = pooled_size;
   bins.group_size = maps.size(2);
   bins.batch.resize(bins.num_rois);
@@ -150,7 +162,7 @@ void ps_roi_pool_for_each_bin(const PSRoIPoolBins& bins, const int output_dim,
               const int hs = bins.h0[n * P + ph], he = bins.h1[n * P + ph];
               const int64_t out_row = ((n * output_dim + d) * P + ph) * P;
               for (int pw = 0; pw < P; ++pw) {
-                f(c0 < 0 ? -1 : c0 + bins.group[pw] * bins.stride_gw,
+                f(c0 < 0 ? -1 : c0 + bins.group[pw] * bins.stride.gw,
                   out_row + pw, hs, he, w0[pw], w1[pw]);
               }
             }
@@ -168,7 +180,7 @@ inline scalar_t ps_roi_pool_average(const scalar_t* channel,
   scalar_t sum = 0;
   for (int h = hs; h < he; ++h) {
     for (int w = ws; w < we; ++w) {
-      sum += channel[h * bins.stride_h + w * bins.stride_w];
+      sum += channel[h * bins.stride.h + w * bins.stride.w];
     }
   }
   return sum / static_cast<scalar_t>((he - hs) * (we - ws));
@@ -215,7 +227,7 @@ void ps_roi_pool_backward_cpu_kernel(const at::Tensor& grad_output,
             gout[o] / static_cast<scalar_t>((he - hs) * (we - ws));
         for (int h = hs; h < he; ++h) {
           for (int w = ws; w < we; ++w) {
-            gin[c + h * bins.stride_h + w * bins.stride_w] += value;
+            gin[c + h * bins.stride.h + w * bins.stride.w] += value;
           }
         }
       });
@@ -238,12 +250,12 @@ MNC_MM_CPU_CLONES void ps_roi_average_all(
     const PSRoIPoolBins& bins, const scalar_t* __restrict__ channel0,
     const int hs, const int he, const int ws, const int we,
     scalar_t* __restrict__ sums) {
-  const int64_t D = bins.dims, sd = bins.stride_d;
+  const int64_t D = bins.dims, sd = bins.stride.d;
   std::fill(sums, sums + D, scalar_t(0));
   for (int h = hs; h < he; ++h) {
     for (int w = ws; w < we; ++w) {
       const scalar_t* __restrict__ cell =
-          channel0 + h * bins.stride_h + w * bins.stride_w;
+          channel0 + h * bins.stride.h + w * bins.stride.w;
       if (sd == 1) {  // channels-last maps: one vector add per cell
         for (int64_t d = 0; d < D; ++d) sums[d] += cell[d];
       } else {
@@ -339,8 +351,7 @@ void ps_roi_max_avg_pool_backward_cpu_kernel(const at::Tensor& grad_output,
                                              const double spatial_scale) {
   const PSRoIPoolBins bins =
       ps_roi_pool_bins<scalar_t>(rois, maps, pooled_size, spatial_scale);
-  const PSRoIPoolBins gbins =
-      ps_roi_pool_bins<scalar_t>(rois, grad_maps, pooled_size, spatial_scale);
+  const PSRoIPoolStrides grad_stride(grad_maps);
   const scalar_t* in = maps.data_ptr<scalar_t>();
   const scalar_t* gout = grad_output.data_ptr<scalar_t>();
   scalar_t* gin = grad_maps.data_ptr<scalar_t>();
@@ -362,15 +373,15 @@ void ps_roi_max_avg_pool_backward_cpu_kernel(const at::Tensor& grad_output,
     std::vector<scalar_t> sums(D);
     for (int64_t n = 0; n < bins.num_rois; ++n) {
       if (!active[n]) continue;
-      const int64_t c0 = gbins.channel(n, 0, gh, gw);
+      const int64_t c0 = bins.channel(n, 0, gh, gw);
+      const int64_t grad_c0 = bins.channel(n, 0, gh, gw, grad_stride);
       for (int ph = bins.group_begin[gh]; ph < bins.group_begin[gh + 1];
            ++ph) {
         for (int pw = bins.group_begin[gw]; pw < bins.group_begin[gw + 1];
              ++pw) {
           int hs, he, ws, we;
           if (c0 < 0 || !bins.cells(n, ph, pw, &hs, &he, &ws, &we)) continue;
-          ps_roi_average_all(bins, in + bins.channel(n, 0, gh, gw), hs, he,
-                             ws, we, sums.data());
+          ps_roi_average_all(bins, in + c0, hs, he, ws, we, sums.data());
           const scalar_t area = static_cast<scalar_t>((he - hs) * (we - ws));
           for (int64_t g = 0; g < G; ++g) {
             const scalar_t go = gout[n * G + g];
@@ -379,10 +390,10 @@ void ps_roi_max_avg_pool_backward_cpu_kernel(const at::Tensor& grad_output,
             ps_roi_group_max(sums.data(), g, cig, &best, &win);
             if (win < 0 || go == scalar_t(0)) continue;
             const scalar_t value = go / num_bins / area;
-            scalar_t* channel = gin + c0 + win * gbins.stride_d;
+            scalar_t* channel = gin + grad_c0 + win * grad_stride.d;
             for (int h = hs; h < he; ++h) {
               for (int w = ws; w < we; ++w) {
-                channel[h * gbins.stride_h + w * gbins.stride_w] += value;
+                channel[h * grad_stride.h + w * grad_stride.w] += value;
               }
             }
           }
