@@ -26,10 +26,14 @@ model = dict(
     roi_head=dict(
         num_classes=3,
         in_channels=head_channels,
-        spatial_scale=1.0 / 8),
-    train_cfg=dict(rpn_proposal=dict(nms_pre=2000)),
+        spatial_scale=1.0 / 8,
+        # the class scores learn slowest from scratch: 3x the official
+        # class weight (single unseeded runs, segm AP50 at 20 epochs: 0.709
+        # with 1x, 0.762 with 3x, 0.694 with 6x)
+        loss_weights=dict(cls=3.0, mask=10.0, bbox=1.0)),
+    train_cfg=dict(rpn_proposal=dict(nms_pre=1000)),
     test_cfg=dict(
-        rpn=dict(nms_pre=2000),
+        rpn=dict(nms_pre=1000),
         rcnn=dict(mask_voting=dict(max_per_img=20))))
 
 # From scratch on 400 images, AdamW converges faster than the papers' SGD
@@ -50,8 +54,9 @@ optim_wrapper = dict(
     # conv_new_1 (the neck) learns 3x faster; biases get no weight decay
     paramwise_cfg=dict(
         custom_keys=dict(neck=dict(lr_mult=3.0)), bias_decay_mult=0.0))
-train_dataloader = dict(batch_size=4)
+train_dataloader = dict(batch_size=4, persistent_workers=True)
 default_hooks = dict(
     logger=dict(interval=10), checkpoint=dict(interval=4, max_keep_ckpts=2))
 log_processor = dict(window_size=10)
 auto_scale_lr = dict(base_batch_size=4)
+randomness = dict(seed=0)

@@ -1,7 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """print_config, analyze_logs, image_demo, browse_dataset and benchmark,
-run by subprocess as a user would, on a tiny model trained for 2 iters."""
+run by subprocess as a user would, on a tiny model trained for 2 iters;
+and the main job (``run_demo.py``) on a 10-image shapes set."""
 import glob
+import json
 import os
 import os.path as osp
 import struct
@@ -145,3 +147,46 @@ def test_benchmark_on_cpu(trained):
     assert fps > 0 and latency > 0
     assert 'Device: cpu' in out.stdout
     assert out.stdout.count('Done image') == 6  # 3 timed images x 2 runs
+
+
+def test_run_demo(tmp_path):
+    """``make demo``'s job end to end, one epoch of 8 images: it generates
+    the data, trains, evaluates once with test.py, draws and summarises."""
+    data, work = tmp_path / 'shapes', tmp_path / 'work'
+    out = ok(run('tools/misc/run_demo.py', '--model', 'fcis', '--data-root',
+                 data, '--work-dir', work, '--num-train', '8', '--num-val',
+                 '2', '--num-shown', '2', '--cfg-options',
+                 'train_cfg.max_epochs=1', 'train_dataloader.num_workers=0',
+                 'train_dataloader.persistent_workers=False',
+                 'val_dataloader.num_workers=0',
+                 'test_dataloader.num_workers=0'))
+    assert 'generating the shapes data set' in out.stdout
+    assert len(os.listdir(data / 'train')) == 8
+    val = sorted(os.listdir(data / 'val'))
+    assert len(val) == 2
+
+    assert (work / 'last_checkpoint').read_text().strip() == \
+        str(work / 'epoch_1.pth')
+    png_size(work / 'loss_curve.png')
+    assert sorted(os.listdir(work / 'predictions')) == \
+        [osp.splitext(name)[0] + '.png' for name in val]
+
+    # evaluated once, by test.py: the training log holds no metric
+    train_logs = glob.glob(str(work / '*' / 'vis_data' / '2*.json'))
+    test_logs = glob.glob(str(work / '*' / '*.json'))
+    assert len(train_logs) == 1 and len(test_logs) == 1
+    with open(train_logs[0]) as f:
+        assert 'coco/' not in f.read()
+    with open(test_logs[0]) as f:
+        metrics = json.loads(f.read().splitlines()[-1])
+    table = dict(
+        line.strip('|').split('|')[:2] for line in out.stdout.splitlines()
+        if line.startswith('| coco/') or line.startswith('| voc_mask/'))
+    assert len(table) == 7, out.stdout[-2000:]
+    for key, value in table.items():
+        assert float(value) == pytest.approx(metrics[key.strip()], abs=5e-4)
+
+    bad = run('tools/misc/run_demo.py', '--model', 'nope')
+    assert bad.returncode != 0
+    assert "--model must be one of ['fcis', 'mask-rcnn', 'mnc']" in \
+        bad.stderr

@@ -178,6 +178,7 @@ def test_per_roi_losses_by_hand():
 def test_ohem_keeps_the_top_k_and_normalises_by_a_constant(synthetic_batch):
     model = _tiny_model()
     head = model.roi_head
+    head.loss_weights = dict(cls=1., mask=10., bbox=1.)  # the official ones
     head.ohem_num = 5
     per_roi = dict(cls=torch.tensor([.1, 3., .2, .3, 1., 0., .5, 2.]),
                    mask=torch.tensor([0., 0., .1, 0., 0., .3, 0., 0.]),
@@ -191,6 +192,12 @@ def test_ohem_keeps_the_top_k_and_normalises_by_a_constant(synthetic_batch):
     keep = head._ohem_keep(per_roi, image, 2)
     assert keep.tolist() == [False, True, True, False,
                              False, True, True, False]
+    # the configured weights rank: the demo's 3 cls gives image 1
+    # [3 3 3.5 6]
+    head.loss_weights['cls'] = 3.
+    keep = head._ohem_keep(per_roi, image, 2)
+    assert keep.tolist() == [False, True, True, False,
+                             False, False, True, True]
 
 
 def test_overfits_one_image(synthetic_batch):
