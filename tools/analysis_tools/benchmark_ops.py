@@ -188,18 +188,32 @@ def reference_ps_roi_pool(input: Tensor, rois: Tensor, output_dim: int,
     return out.to(dtype)
 
 
+# FCIS at COCO size: 81 classes with (outside, inside) maps, k = 7, P = 21,
+# 300 RoIs on the stride-16 map of a 600 x 1000 image.
+FCIS_NUM_CLASSES, FCIS_POOLED, FCIS_GROUP, FCIS_SCALE = 81, 21, 7, 1 / 16
+
+
+def _fcis_score_maps(device: str) -> Tuple[Tensor, Tensor, str]:
+    """(1, 2 * 81 * 7 * 7, 38, 63) random maps in the official channel
+    order, 300 RoIs and the case label of the two PS benchmarks."""
+    feat_h, feat_w, num_rois = 38, 63, 300
+    dims = 2 * FCIS_NUM_CLASSES
+    gen = torch.Generator().manual_seed(0)
+    feat = torch.randn(1, dims * FCIS_GROUP * FCIS_GROUP, feat_h, feat_w,
+                       generator=gen).to(device)
+    rois = _random_rois(num_rois, feat_h / FCIS_SCALE, feat_w / FCIS_SCALE,
+                        device)
+    case = (f'R={num_rois} C={feat.shape[1]} P={FCIS_POOLED} k={FCIS_GROUP} '
+            f'on {feat_h}x{feat_w}')
+    return feat, rois, case
+
+
 @register_op('ps_roi_pool')
 def bench_ps_roi_pool(args: argparse.Namespace) -> List[dict]:
     """PS RoI pool at FCIS sizes vs the vectorised PyTorch reference."""
     from mnc_mm.ops import ps_roi_pool
-    num_rois, num_classes, pooled, group = 300, 81, 21, 7
-    feat_h, feat_w, scale = 38, 63, 1 / 16
-    output_dim = 2 * num_classes
-    gen = torch.Generator().manual_seed(0)
-    feat = torch.randn(1, output_dim * group * group, feat_h, feat_w,
-                       generator=gen).to(args.device)
-    rois = _random_rois(num_rois, feat_h / scale, feat_w / scale, args.device)
-    op_args = (output_dim, pooled, group, scale)
+    feat, rois, case = _fcis_score_maps(args.device)
+    op_args = (2 * FCIS_NUM_CLASSES, FCIS_POOLED, FCIS_GROUP, FCIS_SCALE)
     diff = (ps_roi_pool(feat, rois, *op_args) -
             reference_ps_roi_pool(feat, rois, *op_args)).abs().max().item()
     print(f'ps_roi_pool: max |ours - reference| = {diff:.2e}')
@@ -214,8 +228,6 @@ def bench_ps_roi_pool(args: argparse.Namespace) -> List[dict]:
         feat_g.grad = None
 
     name = 'PyTorch summed-area table'
-    case = (f'R={num_rois} C={feat.shape[1]} P={pooled} k={group} on '
-            f'{feat_h}x{feat_w}')
     return [
         row('ps_roi_pool', f'{case}, {what}',
             *compare(functools.partial(run, ps_roi_pool),
@@ -230,24 +242,20 @@ def bench_ps_roi_pool(args: argparse.Namespace) -> List[dict]:
 def bench_ps_roi_max_avg_pool(args: argparse.Namespace) -> List[dict]:
     """Fused FCIS class score vs PSRoIPool + Group_Max + mean."""
     from mnc_mm.ops import group_max, ps_roi_max_avg_pool, ps_roi_pool
-    num_rois, num_classes, pooled, group = 300, 81, 21, 7
-    feat_h, feat_w, scale = 38, 63, 1 / 16
-    dims = 2 * num_classes
-    gen = torch.Generator().manual_seed(0)
-    feat = torch.randn(1, dims * group * group, feat_h, feat_w,
-                       generator=gen).to(args.device)
+    feat, rois, case = _fcis_score_maps(args.device)
+    classes, group = FCIS_NUM_CLASSES, FCIS_GROUP
     # the layout FCISRoIHead.score_maps makes: D values of a cell contiguous
-    maps = feat.view(1, dims, group, group, feat_h, feat_w).permute(
+    maps = feat.view(1, 2 * classes, group, group, *feat.shape[2:]).permute(
         0, 4, 5, 2, 3, 1).contiguous().permute(0, 5, 3, 4, 1, 2)
-    rois = _random_rois(num_rois, feat_h / scale, feat_w / scale, args.device)
 
     def chain(x):
-        return group_max(ps_roi_pool(x, rois, dims, pooled, group, scale),
-                         num_classes).mean(dim=(2, 3))
+        return group_max(
+            ps_roi_pool(x, rois, 2 * classes, FCIS_POOLED, group, FCIS_SCALE),
+            classes).mean(dim=(2, 3))
 
     def fused(x):
-        return ps_roi_max_avg_pool(x, rois, num_classes, 2, pooled, group,
-                                   scale)
+        return ps_roi_max_avg_pool(x, rois, classes, 2, FCIS_POOLED, group,
+                                   FCIS_SCALE)
 
     diff = (fused(maps) - chain(feat)).abs().max().item()
     print(f'ps_roi_max_avg_pool: max |fused - chain| = {diff:.2e}')
@@ -262,8 +270,6 @@ def bench_ps_roi_max_avg_pool(args: argparse.Namespace) -> List[dict]:
         impl(x).sum().backward()
         x.grad = None
 
-    case = (f'R={num_rois} C={feat.shape[1]} P={pooled} k={group} on '
-            f'{feat_h}x{feat_w}')
     return [
         row('ps_roi_max_avg_pool', f'{case}, {what}',
             *compare(functools.partial(run, fused, x_fused),
