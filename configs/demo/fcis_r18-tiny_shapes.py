@@ -1,6 +1,10 @@
 # A narrow ResNet-18 FCIS that trains from scratch on the synthetic shapes
 # set on 2 CPU cores (`make demo`). Shapes are 40-130 px across, so the
 # score maps run at stride 8 (res4 and res5 dilated) instead of 16.
+# Single seeded runs that did not beat this config (segm AP50 0.767): a
+# 256-channel head 0.709; 24 epochs 0.752 (20 min); stride-16 maps with a
+# twice as wide trunk 0.747; vertical and diagonal flips too 0.753; OHEM
+# keeping 256 RoIs 0.744.
 _base_ = [
     '../_base_/models/fcis_r50-caffe-c4.py',
     '../_base_/datasets/shapes_instance.py',
