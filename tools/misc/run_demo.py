@@ -133,8 +133,9 @@ def main():
     run([python, 'tools/test.py', config, checkpoint, '--work-dir', work_dir,
          '--cfg-options', *options])
     metrics = last_metrics(work_dir)
-    draw_results(python, config, checkpoint, work_dir, data_root,
-                 args.num_shown)
+    # train.py saved the config with the options applied
+    draw_results(python, osp.join(work_dir, osp.basename(config)),
+                 checkpoint, work_dir, data_root, args.num_shown)
     total = time.time() - start
     print('\n| metric | value |\n| --- | --- |')
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP',
