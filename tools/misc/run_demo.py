@@ -128,14 +128,15 @@ def main():
     run([python, 'tools/train.py', config, '--work-dir', work_dir,
          '--cfg-options', *options, f'train_cfg.val_begin={2**31}'])
     train_time = time.time() - start
+    # evaluation and drawing use the config train.py saved, options applied
+    trained_config = osp.join(work_dir, osp.basename(config))
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
-    run([python, 'tools/test.py', config, checkpoint, '--work-dir', work_dir,
-         '--cfg-options', *options])
+    run([python, 'tools/test.py', trained_config, checkpoint, '--work-dir',
+         work_dir])
     metrics = last_metrics(work_dir)
-    # train.py saved the config with the options applied
-    draw_results(python, osp.join(work_dir, osp.basename(config)),
-                 checkpoint, work_dir, data_root, args.num_shown)
+    draw_results(python, trained_config, checkpoint, work_dir, data_root,
+                 args.num_shown)
     total = time.time() - start
     print('\n| metric | value |\n| --- | --- |')
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP',
