@@ -63,8 +63,12 @@ def crop_mask_targets(rois: Tensor,
     ys = _half_pixel_coords(ex[:, 1], ex[:, 3] - ex[:, 1] + 1, m)
     x0, y0 = xs.floor(), ys.floor()
     fx, fy = xs - x0, ys - y0
-    masks = gt_masks.reshape(gt_masks.size(0), -1).float()
-    masks = masks[assigned_gt_inds]  # (R, H * W)
+    # The gt masks stay (G * H * W,): each canvas sample is gathered from
+    # its RoI's gt mask by a flat index, so memory is O(R m^2), with no
+    # per-RoI copy of a full mask.
+    masks = gt_masks.reshape(-1)
+    # first element of each RoI's gt mask, (R, 1, 1)
+    base = (assigned_gt_inds.long() * (height * width))[:, None, None]
 
     def canvas(x: Tensor, y: Tensor) -> Tensor:
         """Canvas values (R, m, m) at integer rows y (R, m), cols x (R, m):
@@ -75,10 +79,10 @@ def crop_mask_targets(rois: Tensor,
         inside_y &= (y >= 0) & (y < height)
         xi = x.clamp(0, width - 1).long()
         yi = y.clamp(0, height - 1).long()
-        flat = yi[:, :, None] * width + xi[:, None, :]
-        values = masks.gather(1, flat.reshape(num_rois, -1))
+        flat = base + yi[:, :, None] * width + xi[:, None, :]
+        values = masks[flat].float()
         inside = inside_y[:, :, None] & inside_x[:, None, :]
-        return values.reshape(num_rois, m, m) * inside
+        return values * inside
 
     # the second neighbour never leaves the canvas: its weight is 0 then
     x1 = torch.minimum(x0 + 1, ex[:, 2:3])

@@ -82,3 +82,22 @@ def test_empty_and_bad_shapes():
     with pytest.raises(ValueError, match='assigned_gt_inds'):
         crop_mask_targets(torch.zeros(3, 4), masks, boxes,
                           torch.zeros(2, dtype=torch.long))
+
+
+def test_gt_mask_dtypes_and_layouts_agree():
+    """The pixels are gathered straight from the (G, H, W) masks: bool,
+    uint8, float64 and non-contiguous masks give the float32 result."""
+    gen = torch.Generator().manual_seed(0)
+    binary = torch.rand(3, 30, 45, generator=gen) > 0.5
+    gt_boxes = torch.tensor([[2., 3., 40., 25.], [-4., 0., 20., 33.],
+                             [10., 8., 44., 29.]])
+    rois = torch.tensor([[0., 0., 29., 29.], [-6.5, 2.5, 50., 40.],
+                         [12., 9., 30., 20.], [35., 20., 60., 45.]])
+    inds = torch.tensor([0, 1, 2, 0])
+    expected = crop_mask_targets(rois, binary.float(), gt_boxes, inds)
+    assert expected.sum() > 0
+    transposed = binary.transpose(1, 2).contiguous().transpose(1, 2)
+    for masks in (binary, binary.to(torch.uint8), binary.double(),
+                  transposed):
+        assert torch.equal(
+            crop_mask_targets(rois, masks, gt_boxes, inds), expected)
