@@ -1,10 +1,14 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Argument checks shared by the RoI ops, run before calling the extension.
+"""Argument checks shared by the RoI ops (run before calling the
+extension) and the post-processing functions.
 
-Every message starts with the op's name and says what was expected and
-what was found.
+Every message starts with the op's (function's) name and says what was
+expected and what was found. Needs torch only (no mmcv/mmdet), so the ops
+can use it.
 """
 import math
+import operator
+from typing import Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -37,13 +41,26 @@ def check_spatial_scale(op: str, spatial_scale) -> float:
     return float(spatial_scale)
 
 
+def check_tensor(op: str, name: str, value) -> None:
+    """``value`` must be a tensor."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f'{op}: {name} must be a torch.Tensor, got '
+                        f'{type(value).__name__}')
+
+
+def check_same_device(op: str, name: str, tensor: Tensor, ref_name: str,
+                      ref: Tensor) -> None:
+    """``tensor`` must be on the device of ``ref``."""
+    if tensor.device != ref.device:
+        raise ValueError(f'{op}: {name} must be on the device of {ref_name} '
+                         f'({ref.device}), got {tensor.device}')
+
+
 def check_roi_inputs(op: str, input: Tensor, rois: Tensor) -> None:
     """``input`` (N, C, H, W) and ``rois`` (R, 5) ``[batch_idx, x1, y1, x2,
     y2]``: same device and dtype, finite, integer batch indices in [0, N)."""
     for name, t in (('input', input), ('rois', rois)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f'{op}: {name} must be a torch.Tensor, got '
-                            f'{type(t).__name__}')
+        check_tensor(op, name, t)
     if input.dim() != 4:
         raise ValueError(f'{op}: input must be 4-D (N, C, H, W), got shape '
                          f'{tuple(input.shape)}')
@@ -53,9 +70,7 @@ def check_roi_inputs(op: str, input: Tensor, rois: Tensor) -> None:
     if rois.dim() != 2 or rois.shape[1] != 5:
         raise ValueError(f'{op}: rois must be (R, 5) rows [batch_idx, x1, '
                          f'y1, x2, y2], got shape {tuple(rois.shape)}')
-    if rois.device != input.device:
-        raise ValueError(f'{op}: rois must be on the device of input '
-                         f'({input.device}), got {rois.device}')
+    check_same_device(op, 'rois', rois, 'input', input)
     supported = SUPPORTED_DTYPES.get(input.device.type)
     if supported is None:
         raise ValueError(f'{op}: input must be on a CPU or CUDA device, got '
@@ -83,3 +98,54 @@ def check_roi_inputs(op: str, input: Tensor, rois: Tensor) -> None:
         raise ValueError(f'{op}: rois[:, 0] (batch index) must be an integer '
                          f'in [0, {input.shape[0]}), got '
                          f'{idx[bad_idx][0].item()}')
+
+
+def check_img_shape(op: str, img_shape) -> Tuple[int, int]:
+    """``img_shape`` must be (H, W) of two positive ints."""
+    if not isinstance(img_shape, (tuple, list, torch.Size)) or len(
+            img_shape) != 2:
+        raise ValueError(f'{op}: img_shape must be (H, W), got '
+                         f'{img_shape!r}')
+    sizes = []
+    for value in img_shape:
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError(f'{op}: img_shape must hold ints, got '
+                            f'{img_shape!r}') from None
+        if value <= 0:
+            raise ValueError(f'{op}: img_shape must be positive, got '
+                             f'{img_shape!r}')
+        sizes.append(value)
+    return sizes[0], sizes[1]
+
+
+def check_float_tensors(op: str, **tensors: Tensor) -> torch.dtype:
+    """Floating-point tensors on one device; returns the dtype to compute
+    in (their promoted dtype, at least float32)."""
+    first = None
+    for name, tensor in tensors.items():
+        check_tensor(op, name, tensor)
+        if not tensor.is_floating_point():
+            raise TypeError(f'{op}: {name} must be a floating-point tensor, '
+                            f'got {tensor.dtype}')
+        if first is None:
+            first = name
+        else:
+            check_same_device(op, name, tensor, first, tensors[first])
+    dtype = torch.float32
+    for tensor in tensors.values():
+        dtype = torch.promote_types(dtype, tensor.dtype)
+    return dtype
+
+
+def check_shape(op: str, name: str, tensor: Tensor,
+                expected: Sequence, text: str) -> None:
+    """``tensor.shape`` must match ``expected`` (None matches any size)."""
+    shape = tuple(tensor.shape)
+    if len(shape) != len(expected) or any(
+            want is not None and got != want
+            for got, want in zip(shape, expected)):
+        raise ValueError(f'{op}: {name} must be {text}, got shape {shape}')

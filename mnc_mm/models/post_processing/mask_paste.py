@@ -13,7 +13,8 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from .input_checks import check_float_tensors, check_img_shape, check_shape
+from mnc_mm.ops.checks import (check_float_tensors, check_img_shape,
+                               check_shape)
 from .sampling import PixelTable, sample_separable
 
 

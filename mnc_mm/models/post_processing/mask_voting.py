@@ -14,9 +14,9 @@ import torch
 from mmdet.registry import TASK_UTILS
 from torch import Tensor
 
-from mnc_mm.ops.checks import check_positive_int
+from mnc_mm.ops.checks import (check_float_tensors, check_img_shape,
+                               check_positive_int, check_shape)
 from ..task_modules.iou_calculators import bbox_overlaps_plus_one
-from .input_checks import check_float_tensors, check_img_shape, check_shape
 from .sampling import (CONVENTIONS, AxisWeights, PixelTable, axis_weights,
                        grid_to_pixels, sample_separable, sample_separable_sum)
 
