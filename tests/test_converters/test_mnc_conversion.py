@@ -86,10 +86,18 @@ def test_renormalised_regressor_decodes_the_same_boxes():
     arrays = _id_arrays()
     arrays['bbox_pred/0'], arrays['bbox_pred/1'] = released, bias
     state_dict, _ = convert_mnc_arrays(arrays)
-    raw = torch.from_numpy(released @ feat + bias).view(21, 4)
-    ours = (state_dict['roi_head.cls_head.fc_reg.weight'] @ torch.from_numpy(
-        feat) + state_dict['roi_head.cls_head.fc_reg.bias']).view(21, 4)
-    rois = torch.tensor([[10., 20., 110., 80.]]).expand(21, 4)
+    # Both products in float64: two float32 dot products of length 8192
+    # summed in different orders (numpy's BLAS vs torch's kernel, which
+    # vary with the CPU and thread count) differ by ~3e-6 in a delta, and
+    # the decode turns that into ~3e-4 px (dx * w, exp(dw) * w). What is
+    # compared is then only the conversion: the float32 rounding of
+    # released / std.
+    feat = torch.from_numpy(feat).double()
+    raw = (torch.from_numpy(released).double() @ feat +
+           torch.from_numpy(bias).double()).view(21, 4)
+    ours = (state_dict['roi_head.cls_head.fc_reg.weight'].double() @ feat +
+            state_dict['roi_head.cls_head.fc_reg.bias'].double()).view(21, 4)
+    rois = torch.tensor([[10., 20., 110., 80.]]).double().expand(21, 4)
     coder = dict(type='PlusOneDeltaXYWHBBoxCoder')
     official = TASK_UTILS.build(coder).decode(rois, raw)
     converted = TASK_UTILS.build(dict(coder, target_stds=BBOX_STDS)).decode(
