@@ -8,6 +8,10 @@ registries (MODELS, TASK_UTILS, DATASETS, METRICS, ...), so configs only need
 On a machine with torch but without mmdet (e.g. a GPU box used only to build
 and test the ops) the package still imports, and :mod:`mnc_mm.ops` works;
 nothing is registered then.
+
+Importing changes nothing in mmengine's checkpoint loading or file
+backends: safe loading and atomic writes are scoped, see
+:func:`mnc_mm.utils.checkpoint_io`.
 """
 import importlib.util
 
@@ -17,9 +21,5 @@ if importlib.util.find_spec('mmdet') is not None:
     from .utils.version_check import check_versions
     check_versions()
     from . import datasets, evaluation, models, utils  # noqa: F401,E402
-    from .utils.checkpoint import register_safe_checkpoint_loaders
-    from .utils.fileio import register_atomic_local_backend
-    register_safe_checkpoint_loaders()
-    register_atomic_local_backend()
 
 __all__ = ['__version__']

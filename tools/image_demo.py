@@ -21,7 +21,8 @@ from mmengine.utils import ProgressBar
 from mmdet.apis import inference_detector, init_detector
 from mmdet.registry import VISUALIZERS
 
-import mnc_mm  # noqa: F401  (registers our modules, safe checkpoint loading)
+import mnc_mm  # noqa: F401  (registers our modules)
+from mnc_mm.utils import checkpoint_io
 from mnc_mm.utils.runtime import add_cfg_options_argument
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -95,4 +96,6 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # safe checkpoint loading and atomic writes for this run
+    with checkpoint_io():
+        main()

@@ -14,7 +14,8 @@ from mmengine.config import ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import mnc_mm  # noqa: F401  (registers our modules, safe checkpoint loading)
+import mnc_mm  # noqa: F401  (registers our modules)
+from mnc_mm.utils import checkpoint_io
 from mnc_mm.utils.dist import LAUNCHERS
 from mnc_mm.utils.runtime import add_cfg_options_argument, load_tool_config
 
@@ -133,4 +134,6 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # safe checkpoint loading and atomic writes for this run
+    with checkpoint_io():
+        main()

@@ -12,7 +12,8 @@ import os
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import mnc_mm  # noqa: F401  (registers our modules, safe checkpoint loading)
+import mnc_mm  # noqa: F401  (registers our modules)
+from mnc_mm.utils import checkpoint_io
 from mnc_mm.utils.dist import LAUNCHERS
 from mnc_mm.utils.runtime import (add_cfg_options_argument,
                                   check_amp_available, load_tool_config)
@@ -89,4 +90,6 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # safe checkpoint loading and atomic writes for this run
+    with checkpoint_io():
+        main()

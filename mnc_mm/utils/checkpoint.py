@@ -9,9 +9,11 @@ off, we allow-list exactly the globals such checkpoints contain and keep
 ``weights_only=True``; anything else (a callable, an arbitrary class) is
 refused with an error that names the global and the file.
 
-:func:`register_safe_checkpoint_loaders` (called by ``import mnc_mm``) routes
-mmengine's local-path and http(s) checkpoint schemes through
-:func:`safe_torch_load`. URLs are downloaded into torch's hub cache
+:func:`register_safe_checkpoint_loaders` routes mmengine's local-path and
+http(s) checkpoint schemes through :func:`safe_torch_load`. It is not called
+on ``import mnc_mm``: our tools enter :func:`mnc_mm.utils.checkpoint_io`,
+which registers it for the length of their run and restores mmengine's own
+loaders afterwards. URLs are downloaded into torch's hub cache
 (``$TORCH_HOME/hub/checkpoints``) atomically, and a ``-<sha256 prefix>`` in
 the file name is checked, as mmdet's model-zoo names carry one.
 """

@@ -6,8 +6,8 @@ so a process killed while saving leaves a truncated ``epoch_N.pth`` (or
 ``last_checkpoint``) behind. :class:`AtomicLocalBackend` writes to a
 temporary file in the same folder, flushes it to disk and renames it over
 the target (``os.replace`` is atomic on POSIX and Windows): readers see the
-old file or the new one, never a mix. ``import mnc_mm`` registers it as
-mmengine's backend for local paths.
+old file or the new one, never a mix. :func:`mnc_mm.utils.checkpoint_io`
+makes it mmengine's backend for local paths while our tools run.
 """
 import os
 import os.path as osp

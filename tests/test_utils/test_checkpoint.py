@@ -13,8 +13,16 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader, Runner
 
 import mnc_mm  # noqa: F401
+from mnc_mm.utils import checkpoint_io
 from mnc_mm.utils.checkpoint import (CorruptCheckpointError,
                                      UnsafeCheckpointError, safe_torch_load)
+
+
+@pytest.fixture(autouse=True)
+def _in_checkpoint_io():
+    """These tests exercise mmengine inside our tools' scope."""
+    with checkpoint_io():
+        yield
 
 
 class Payload:

@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Local writes through mmengine are atomic after ``import mnc_mm``."""
+"""Local writes through mmengine are atomic inside ``checkpoint_io()``."""
 import os
 
 import pytest
@@ -8,8 +8,15 @@ from mmengine.fileio import get_file_backend
 from mmengine.runner.checkpoint import save_checkpoint
 
 import mnc_mm  # noqa: F401
-from mnc_mm.utils import fileio
+from mnc_mm.utils import checkpoint_io, fileio
 from mnc_mm.utils.checkpoint import safe_torch_load
+
+
+@pytest.fixture(autouse=True)
+def _in_checkpoint_io():
+    """These tests exercise mmengine inside our tools' scope."""
+    with checkpoint_io():
+        yield
 
 
 def test_mmengine_uses_the_atomic_backend(tmp_path):

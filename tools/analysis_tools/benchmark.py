@@ -24,7 +24,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from mmdet.registry import MODELS
 
-import mnc_mm  # noqa: F401  (registers our modules, safe checkpoint loading)
+import mnc_mm  # noqa: F401  (registers our modules)
+from mnc_mm.utils import checkpoint_io
 from mnc_mm.utils.runtime import add_cfg_options_argument
 
 
@@ -119,4 +120,6 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # safe checkpoint loading and atomic writes for this run
+    with checkpoint_io():
+        main()

@@ -191,6 +191,7 @@ def measure(config: str, args) -> dict:
     from mmengine.runner import load_checkpoint
     register_all_modules()
     import mnc_mm  # noqa: F401
+    from mnc_mm.utils import checkpoint_io
 
     torch.manual_seed(0)
     cfg = Config.fromfile(resolve_config(config))
@@ -198,7 +199,9 @@ def measure(config: str, args) -> dict:
     model = MODELS.build(cfg.model).to(args.device)
     model.init_weights()
     if args.checkpoint:
-        load_checkpoint(model, args.checkpoint, map_location=args.device)
+        with checkpoint_io():
+            load_checkpoint(model, args.checkpoint,
+                            map_location=args.device)
     cuda = args.device.startswith('cuda')
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     stages = STAGES.get(type(model).__name__, {})
