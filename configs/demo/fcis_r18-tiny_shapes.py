@@ -1,14 +1,5 @@
 # A narrow ResNet-18 FCIS that trains from scratch on the synthetic shapes
-# set on 2 CPU cores (`make demo`). Shapes are 40-130 px across, so the
-# score maps run at stride 8 (res4 and res5 dilated) instead of 16.
-# The trunk uses GroupNorm, which normalises each image by itself in
-# training and test alike. With BatchNorm (4 images per batch) the class
-# of a val gt box came out right for 71% of the instances with the running
-# statistics, 72% with statistics recomputed on 200 train images and 77%
-# with each image's own; the seeded demo reached segm AP50 0.767 (mAP
-# 0.588) with BN and 0.855 (0.640) with GN. With BN, single runs of a
-# 256-channel head, 24 epochs, stride-16 maps with a twice as wide trunk,
-# more flips, or OHEM keeping 256 RoIs did not beat 0.767 (0.709-0.753).
+# set on 2 CPU cores (`make demo`); see configs/demo/README.md.
 _base_ = [
     '../_base_/models/fcis_r50-caffe-c4.py',
     '../_base_/datasets/shapes_instance.py',
@@ -16,12 +7,14 @@ _base_ = [
 ]
 
 width = 16  # channels of the first ResNet stage (BasicBlock: 16-128)
-head_channels = 128
+head_channels = 128  # 256 did not help: see configs/demo/README.md
 model = dict(
     backbone=dict(
         depth=18,
         base_channels=width,
+        # GroupNorm: see configs/demo/README.md
         norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
+        # stride 8 for 40-130 px shapes: see configs/demo/README.md
         strides=(1, 2, 1, 1),
         dilations=(1, 1, 2, 4),
         frozen_stages=-1,
@@ -35,17 +28,14 @@ model = dict(
         num_classes=3,
         in_channels=head_channels,
         spatial_scale=1.0 / 8,
-        # the class scores learn slowest from scratch: 3x the official
-        # class weight (single unseeded runs, segm AP50 at 20 epochs: 0.709
-        # with 1x, 0.762 with 3x, 0.694 with 6x)
-        loss_weights=dict(cls=3.0, mask=10.0, bbox=1.0)),
+        # class loss 3x the official weight: see configs/demo/README.md
+        loss_cls=dict(loss_weight=3.0)),
     train_cfg=dict(rpn_proposal=dict(nms_pre=1000)),
     test_cfg=dict(
         rpn=dict(nms_pre=1000),
         rcnn=dict(mask_voting=dict(max_per_img=20))))
 
-# From scratch on 400 images, AdamW converges faster than the papers' SGD
-# (measured at 12 epochs: segm mAP 0.367 vs 0.348 with SGD lr 0.05).
+# AdamW instead of the papers' SGD: see configs/demo/README.md
 max_epochs = 20
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [

@@ -1,11 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 # The smallest MNC: a narrow ResNet-18 trunk (res2-res4, stride 16, 64
-# channels) trained from scratch on the synthetic shapes set on CPU, for
-# `python tools/misc/run_demo.py --model mnc`. Same cascade, targets and
-# post-processing as the paper's model (configs/mnc); narrow fcs, anchors
-# of 32-128 px for the 256-384 px images. GroupNorm in the trunk, as in the
-# FCIS demo (measured here at 12 epochs: segm mAP 0.452 / AP50 0.703 with
-# BatchNorm, 0.507 / 0.789 with GN; 16 epochs with GN: 0.564 / 0.851).
+# channels) trained from scratch on the synthetic shapes set on CPU
+# (`make demo MODEL=mnc`); see configs/demo/README.md.
 _base_ = [
     '../_base_/models/mnc_vgg16.py', '../_base_/datasets/shapes_instance.py',
     '../_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
@@ -14,7 +10,7 @@ _base_ = [
 width = 16  # channels of the first ResNet stage
 feat_channels = width * 4
 model = dict(
-    box_grad=False,  # see the optimiser below
+    box_grad=False,  # off with AdamW: see configs/demo/README.md
     data_preprocessor=dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
@@ -30,6 +26,7 @@ model = dict(
         dilations=(1, 1, 1),
         out_indices=(2, ),
         frozen_stages=-1,
+        # GroupNorm: see configs/demo/README.md
         norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
         style='pytorch',
         init_cfg=None),
@@ -40,21 +37,19 @@ model = dict(
     roi_head=dict(
         roi_extractor=dict(out_channels=feat_channels),
         mask_head=dict(in_channels=feat_channels, fc_channels=64),
+        # from scratch: no ImageNet fcs
         cls_head=dict(
-            in_channels=feat_channels, num_classes=3, fc_channels=128)),
+            in_channels=feat_channels,
+            num_classes=3,
+            fc_channels=128,
+            init_cfg={{_base_.cls_head_init}})),
     train_cfg=dict(rpn_proposal=dict(nms_pre=2000, max_per_img=300)),
     test_cfg=dict(
         rpn=dict(nms_pre=1000, max_per_img=100),
         rcnn=dict(mask_voting=dict(max_per_img=20))))
 
-# The FCIS demo's recipe: AdamW from scratch, batch 4. Box gradients are
-# off in `model` above (box_grad=False). Measured here: with AdamW and
-# box_grad=True, Adam rescales the clipped (1/512) box gradients into
-# full-size steps of the RPN regressor, which drifts (test RPN recall@0.5
-# 7%, segm mAP 0.013 after 12 epochs, BN trunk); with box_grad=False the
-# same run reaches segm mAP 0.452. The paper configs keep box_grad=True
-# with SGD, as the paper trains.
-max_epochs = 16
+# AdamW, batch 4, box gradients off: see configs/demo/README.md
+max_epochs = 16  # 16 epochs with GN: see configs/demo/README.md
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,

@@ -15,7 +15,7 @@ model = dict(
     rpn_head=dict(anchor_generator=dict(scales=[8, 16, 32])),
     roi_head=dict(num_classes=20),
     train_cfg=dict(
-        rpn_proposal=dict(min_bbox_size=15),
+        rpn_proposal=dict(min_bbox_size=16),
         rcnn=dict(
             assigner=dict(neg_iou_thr=(0.1, 0.5)),
             sampler=dict(
@@ -27,7 +27,7 @@ model = dict(
                 add_gt_as_proposals=False),
             ohem=None)),
     test_cfg=dict(
-        rpn=dict(min_bbox_size=15), rcnn=dict(min_bbox_size=16)))
+        rpn=dict(min_bbox_size=16), rcnn=dict(min_bbox_size=16)))
 
 # Official: x0.1 at epoch 14 of 22 over the flip-doubled set, i.e. 28 / 44
 # epochs of random flips here.

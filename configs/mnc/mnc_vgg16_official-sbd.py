@@ -13,10 +13,11 @@ model = dict(
     # All weights come from the converted checkpoint.
     backbone=dict(init_cfg=None),
     # The converter divides the released (de-normalised) bbox_pred by
-    # these stds again.
+    # these stds again. No ImageNet fcs: all come from the checkpoint.
     roi_head=dict(
         cls_head=dict(
-            bbox_coder=dict(target_stds=(0.1, 0.1, 0.2, 0.2)))),
+            bbox_coder=dict(target_stds=(0.1, 0.1, 0.2, 0.2)),
+            init_cfg={{_base_.cls_head_init}})),
     # The official test net: stages 4/5 warp straight to 14 x 14 and the
     # stage bridge may pick the (untrained) background regressor.
     test_cfg=dict(rcnn=dict(ext_warp='direct', bridge_with_bg=True)))

@@ -1,12 +1,16 @@
 # FCIS with a caffe-style ResNet-50 (stride 16, dilated res5), fcis_spec §3.
-# RGB input minus the official means (fcis_spec §5.1); no std.
+# The input matches the ImageNet weights the trunk starts from: the
+# detectron2 Caffe ResNets take BGR minus their means, no std. (The
+# official MXNet resnet_v1 takes RGB minus the FCIS means (fcis_spec §5.1,
+# item 22): configs/fcis/fcis_r101-c4_official-coco.py, for the converted
+# official model, uses that.)
 model = dict(
     type='FCIS',
     data_preprocessor=dict(
         type='DetDataPreprocessor',
-        mean=[123.15, 115.90, 103.06],
+        mean=[103.530, 116.280, 123.675],
         std=[1.0, 1.0, 1.0],
-        bgr_to_rgb=True,
+        bgr_to_rgb=False,
         pad_mask=True,
         pad_size_divisor=1),
     backbone=dict(
@@ -37,8 +41,9 @@ model = dict(
         init_cfg=dict(type='Normal', layer='Conv2d', std=0.01)),
     rpn_in_index=-2,
     roi_in_index=-1,
+    # py-faster-rcnn RPN (fcis_spec §4.3, §5.2), shared with MNC
     rpn_head=dict(
-        type='RPNHead',
+        type='PyFasterRCNNRPNHead',
         in_channels=1024,
         feat_channels=512,
         anchor_generator=dict(
@@ -63,15 +68,19 @@ model = dict(
         bbox_coder=dict(
             type='PlusOneDeltaXYWHBBoxCoder',
             target_stds=(0.2, 0.2, 0.5, 0.5)),
-        loss_weights=dict(cls=1.0, mask=10.0, bbox=1.0),
-        bbox_loss_beta=1.0),
+        loss_cls=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+        loss_mask=dict(type='FCISMaskLoss', loss_weight=10.0),
+        loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0)),
     train_cfg=dict(
         rpn=dict(
             assigner=dict(
                 type='MaxIoUAssigner',
                 pos_iou_thr=0.7,
                 neg_iou_thr=0.3,
-                min_pos_iou=0.3,
+                # every anchor at a gt's best IoU is positive, however low
+                min_pos_iou=0.0,
+                gt_max_assign_all=True,
                 match_low_quality=True,
                 ignore_iof_thr=-1,
                 iou_calculator=dict(type='BboxOverlaps2DPlusOne')),
@@ -84,11 +93,12 @@ model = dict(
             allowed_border=0,
             pos_weight=-1,
             debug=False),
+        # RPN_MIN_SIZE 2 (COCO) on w + 1, network-input px; +1 NMS IoU
         rpn_proposal=dict(
             nms_pre=6000,
             max_per_img=300,
-            nms=dict(type='nms', iou_threshold=0.7),
-            min_bbox_size=0),
+            nms=dict(type='nms', iou_threshold=0.7, offset=1),
+            min_bbox_size=2),
         rcnn=dict(
             # gt boxes are always appended to the proposals by the head
             assigner=dict(
@@ -107,8 +117,8 @@ model = dict(
         rpn=dict(
             nms_pre=6000,
             max_per_img=300,
-            nms=dict(type='nms', iou_threshold=0.7),
-            min_bbox_size=0),
+            nms=dict(type='nms', iou_threshold=0.7, offset=1),
+            min_bbox_size=2),
         rcnn=dict(
             min_bbox_size=2,
             mask_voting=dict(type='MaskVoting'),

@@ -8,6 +8,29 @@ num_classes = 20
 box_coder_rcnn = dict(
     type='PlusOneDeltaXYWHBBoxCoder', target_stds=(0.1, 0.1, 0.2, 0.2))
 iou_plus_one = dict(type='BboxOverlaps2DPlusOne')
+# MNCClsHead's own init: Xavier fcs, N(0, 0.01) classifiers, N(0, 0.001)
+# regressor, zero biases (mnc_spec §2).
+cls_head_init = [
+    dict(type='Xavier', layer='Linear'),
+    dict(
+        type='Normal',
+        std=0.01,
+        override=[dict(name='fc_cls'), dict(name='fc_seg_cls')]),
+    dict(type='Normal', std=0.001, override=dict(name='fc_reg'))
+]
+# Then fc6/fc7 of both pathways from ImageNet VGG-16, as the official
+# VGG16.mask init (mnc_spec §2). `tools/model_converters/
+# mnc_caffe_to_mmdet.py --init VGG16.mask.caffemodel` converts the official
+# file itself for `load_from`.
+imagenet_fcs = dict(
+    type='PretrainedParts',
+    checkpoint='open-mmlab://vgg16_caffe',
+    parts={
+        'box_fcs.0': 'classifier.0',
+        'box_fcs.2': 'classifier.3',
+        'mask_fcs.0': 'classifier.0',
+        'mask_fcs.2': 'classifier.3'
+    })
 model = dict(
     type='MNC',
     # train through the box coordinates, gradient clamped to 1/512
@@ -29,7 +52,7 @@ model = dict(
         init_cfg=dict(
             type='Pretrained', checkpoint='open-mmlab://vgg16_caffe')),
     rpn_head=dict(
-        type='MNCRPNHead',
+        type='PyFasterRCNNRPNHead',
         in_channels=512,
         feat_channels=512,
         anchor_generator=dict(
@@ -74,7 +97,8 @@ model = dict(
                 type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
             loss_seg_cls=dict(
                 type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-            loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0))),
+            loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0),
+            init_cfg=cls_head_init + [imagenet_fcs])),
     train_cfg=dict(
         rpn=dict(
             assigner=dict(
@@ -99,7 +123,9 @@ model = dict(
             nms_pre=12000,
             max_per_img=300,
             nms=dict(type='nms', iou_threshold=0.7, offset=1),
-            min_bbox_size=16),  # original-image px, +1 widths
+            # 16 original-image px (x the resize factor), +1 widths
+            min_bbox_size=16,
+            scale_min_bbox_size=True),
         rcnn=dict(
             num_stages=5,
             assigner=dict(
@@ -137,7 +163,8 @@ model = dict(
             nms_pre=6000,
             max_per_img=300,
             nms=dict(type='nms', iou_threshold=0.7, offset=1),
-            min_bbox_size=16),
+            min_bbox_size=16,
+            scale_min_bbox_size=True),
         rcnn=dict(
             num_stages=5,
             # the official GPU voting (mnc_spec §9.6): top-left rendering

@@ -1,9 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """FCIS (Li et al., CVPR 2017) as an mmdet two-stage detector."""
-import copy
 from typing import Tuple
 
-import torch
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
@@ -74,15 +72,8 @@ class FCIS(TwoStageDetector):
         losses (``loss_cls``, ``loss_mask``, ``loss_bbox``)."""
         rpn_feats, roi_feats = self.extract_feat(batch_inputs)
         proposal_cfg = self.train_cfg.get('rpn_proposal', self.test_cfg.rpn)
-        rpn_data_samples = copy.deepcopy(batch_data_samples)
-        for data_sample in rpn_data_samples:
-            data_sample.gt_instances.labels = torch.zeros_like(
-                data_sample.gt_instances.labels)
         losses, rpn_results_list = self.rpn_head.loss_and_predict(
-            rpn_feats, rpn_data_samples, proposal_cfg=proposal_cfg)
-        for key in list(losses):
-            if 'loss' in key and 'rpn' not in key:
-                losses[f'rpn_{key}'] = losses.pop(key)
+            rpn_feats, batch_data_samples, proposal_cfg=proposal_cfg)
         losses.update(
             self.roi_head.loss(roi_feats, rpn_results_list,
                                batch_data_samples))

@@ -1,25 +1,23 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """MNC: Instance-aware Semantic Segmentation via Multi-task Network
 Cascades (Dai, He, Sun, CVPR 2016)."""
-import copy
 from typing import Optional
 
-import torch
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from ..task_modules import to_inclusive
-
 
 @MODELS.register_module()
 class MNC(TwoStageDetector):
     """The multi-task network cascade, trained end to end.
 
-    Stage 1 is the RPN (``rpn_head``, an :class:`MNCRPNHead`); stages 2-5
-    are the ``roi_head`` (:class:`MNCRoIHead`). With ``box_grad`` the
+    Stage 1 is the RPN (``rpn_head``, a :class:`PyFasterRCNNRPNHead`);
+    stages 2-5 are the ``roi_head`` (:class:`MNCRoIHead`). The detector is
+    the one owner of the box-gradient setting and hands it to both heads
+    in :meth:`loss`. With ``box_grad`` the
     proposals reach the RoI losses through their decoded coordinates, so
     the stage 2-5 losses train the RPN's box regression too (and the
     stage 4/5 losses the stage-3 regressor); the gradient that reaches
@@ -49,8 +47,6 @@ class MNC(TwoStageDetector):
                  box_grad_clip: Optional[float] = 1 / 512,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        roi_head = copy.deepcopy(roi_head)
-        roi_head.update(box_grad=box_grad, box_grad_clip=box_grad_clip)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -66,21 +62,17 @@ class MNC(TwoStageDetector):
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> dict:
         """RPN losses (``loss_rpn_cls``, ``loss_rpn_bbox``) and the RoI
-        head's; the proposals carry box gradients when ``box_grad``. The
-        RPN's targets use inclusive-end (py-faster-rcnn) gt boxes."""
+        head's; the proposals carry box gradients when ``box_grad``."""
         x = self.extract_feat(batch_inputs)
         proposal_cfg = self.train_cfg.get('rpn_proposal', self.test_cfg.rpn)
-        rpn_data_samples = copy.deepcopy(batch_data_samples)
-        for data_sample in rpn_data_samples:
-            gt = data_sample.gt_instances
-            gt.labels = torch.zeros_like(gt.labels)
-            gt.bboxes = to_inclusive(gt.bboxes)
         losses, proposals = self.rpn_head.loss_and_predict(
             x,
-            rpn_data_samples,
+            batch_data_samples,
             proposal_cfg=proposal_cfg,
             box_grad=self.box_grad,
             box_grad_clip=self.box_grad_clip)
         losses.update(
-            self.roi_head.loss(x, proposals, batch_data_samples))
+            self.roi_head.loss(x, proposals, batch_data_samples,
+                               box_grad=self.box_grad,
+                               box_grad_clip=self.box_grad_clip))
         return losses

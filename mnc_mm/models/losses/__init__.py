@@ -1,4 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from .fcis_roi_losses import fcis_per_roi_losses
+from .fcis_mask_loss import FCISMaskLoss, fcis_mask_loss
 
-__all__ = ['fcis_per_roi_losses']
+__all__ = ['FCISMaskLoss', 'fcis_mask_loss']

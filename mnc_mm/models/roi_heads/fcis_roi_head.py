@@ -13,11 +13,21 @@ from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from mnc_mm.ops import best_foreground, ps_roi_max_avg_pool, ps_roi_pool
-from ..losses import fcis_per_roi_losses
-from ..post_processing import paste_masks
-from ..task_modules import (clip_boxes, crop_mask_targets, to_exclusive,
+from mnc_mm.ops import ps_roi_max_avg_pool, ps_roi_pool
+from ..post_processing.instances import vote_and_paste
+from ..task_modules import (crop_mask_targets, select_class_deltas,
                             to_inclusive)
+
+
+def best_foreground(probs: Tensor) -> Tensor:
+    """The best foreground class (R,) of class probabilities (R, C) with
+    the background at 0; ties go to the lowest class; -1 for a row whose
+    scores are all NaN (the official Score_Pick never picks NaN)."""
+    fg = probs.detach()[:, 1:]
+    fg = torch.where(fg.isnan(), fg.new_full((), -float('inf')), fg)
+    index = fg.argmax(dim=1)  # the first maximum
+    best = fg.gather(1, index[:, None])[:, 0]
+    return torch.where(best > -float('inf'), index + 1, -1)
 
 
 @MODELS.register_module()
@@ -49,8 +59,13 @@ class FCISRoIHead(BaseModule):
         num_reg_classes (int): Box slots; 2 = class-agnostic (slot 1
             trained and used, slot 0 kept for the official layout).
         bbox_coder (dict): The +1 coder with stds (0.2, 0.2, 0.5, 0.5).
-        loss_weights (dict): ``cls``, ``mask``, ``bbox`` weights (1, 10, 1).
-        bbox_loss_beta (float): smooth-L1 beta of the box loss (1).
+        loss_cls (dict): class loss, softmax cross-entropy (weight 1).
+        loss_mask (dict): :class:`FCISMaskLoss` (weight 10).
+        loss_bbox (dict): smooth-L1 with beta 1 (sigma 1), weight 1.
+            Each loss is evaluated per RoI (``reduction_override='none'``)
+            for OHEM; ``loss_cls`` is then the mean over the kept RoIs,
+            ``loss_mask`` and ``loss_bbox`` the sum over them divided by
+            the constant number of RoIs per image (fcis_spec §5.5).
         train_cfg (dict): ``assigner``, ``sampler``, ``ohem`` (``dict(num=
             128)`` or None), ``mask_thr_binary`` (0.4).
         test_cfg (dict): ``min_bbox_size`` (2, resized px, on w + 1),
@@ -68,8 +83,13 @@ class FCISRoIHead(BaseModule):
                  bbox_coder: ConfigType = dict(
                      type='PlusOneDeltaXYWHBBoxCoder',
                      target_stds=(0.2, 0.2, 0.5, 0.5)),
-                 loss_weights: ConfigType = dict(cls=1., mask=10., bbox=1.),
-                 bbox_loss_beta: float = 1.0,
+                 loss_cls: ConfigType = dict(
+                     type='CrossEntropyLoss', use_sigmoid=False,
+                     loss_weight=1.0),
+                 loss_mask: ConfigType = dict(
+                     type='FCISMaskLoss', loss_weight=10.0),
+                 loss_bbox: ConfigType = dict(
+                     type='SmoothL1Loss', beta=1.0, loss_weight=1.0),
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptConfigType = dict(
@@ -84,8 +104,9 @@ class FCISRoIHead(BaseModule):
         self.pooled_size = pooled_size
         self.spatial_scale = spatial_scale
         self.num_reg_classes = num_reg_classes
-        self.loss_weights = dict(loss_weights)
-        self.bbox_loss_beta = bbox_loss_beta
+        self.loss_cls = MODELS.build(loss_cls)
+        self.loss_mask = MODELS.build(loss_mask)
+        self.loss_bbox = MODELS.build(loss_bbox)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
         k2 = group_size * group_size
@@ -187,18 +208,12 @@ class FCISRoIHead(BaseModule):
         return dict(cls_score=cls_score, seg_logits=seg_logits,
                     bbox_pred=bbox)
 
-    def _select_deltas(self, bbox_pred: Tensor, labels: Tensor) -> Tensor:
-        """(R, 4) deltas of each RoI's class (class-specific regression)."""
-        if self.num_reg_classes == 2:
-            return bbox_pred
-        rows = torch.arange(bbox_pred.size(0), device=bbox_pred.device)
-        return bbox_pred.view(-1, self.num_reg_classes, 4)[rows, labels]
-
     # ------------------------------------------------------------ training
-    def _sample_image(self, proposals: Tensor, gt: InstanceData,
-                      img_idx: int) -> Dict[str, Tensor]:
-        """RoIs and targets of one image (fcis_spec §5.3): gt boxes are
-        appended to the proposals, assigned by IoU (+1), sampled."""
+    def _sample_image(self, proposals: Tensor,
+                      gt: InstanceData) -> Dict[str, Tensor]:
+        """RoIs (boxes (R, 4)) and targets of one image (fcis_spec §5.3):
+        gt boxes are appended to the proposals, assigned by IoU (+1),
+        sampled."""
         gt_boxes = to_inclusive(gt.bboxes)
         candidates = torch.cat([proposals, gt_boxes], dim=0)
         gt_inc = InstanceData(bboxes=gt_boxes, labels=gt.labels)
@@ -207,35 +222,46 @@ class FCISRoIHead(BaseModule):
         sampling = self.sampler.sample(assign_result,
                                        InstanceData(priors=candidates),
                                        gt_inc)
-        rois = sampling.priors
-        num_pos, num = sampling.pos_inds.numel(), rois.size(0)
-        labels = rois.new_zeros(num, dtype=torch.long)
+        boxes = sampling.priors
+        num_pos, num = sampling.pos_inds.numel(), boxes.size(0)
+        labels = boxes.new_zeros(num, dtype=torch.long)
         labels[:num_pos] = sampling.pos_gt_labels + 1
-        bbox_targets = rois.new_zeros(num, 4)
-        bbox_weights = rois.new_zeros(num, 4)
+        bbox_targets = boxes.new_zeros(num, 4)
+        bbox_weights = boxes.new_zeros(num, 4)
         m = self.pooled_size
-        mask_targets = rois.new_full((num, m, m), -1.)
+        mask_targets = boxes.new_full((num, m, m), -1.)
         if num_pos:
-            pos_rois = rois[:num_pos]
+            pos_boxes = boxes[:num_pos]
             bbox_targets[:num_pos] = self.bbox_coder.encode(
-                pos_rois, sampling.pos_gt_bboxes)
+                pos_boxes, sampling.pos_gt_bboxes)
             bbox_weights[:num_pos] = 1
-            gt_masks = gt.masks.to_tensor(torch.float32, rois.device)
+            gt_masks = gt.masks.to_tensor(torch.float32, boxes.device)
             mask_targets[:num_pos] = crop_mask_targets(
-                pos_rois, gt_masks, gt_boxes, sampling.pos_assigned_gt_inds,
+                pos_boxes, gt_masks, gt_boxes, sampling.pos_assigned_gt_inds,
                 m, self.train_cfg.get('mask_thr_binary', 0.4))
-        batch_idx = rois.new_full((num, 1), img_idx)
-        return dict(rois=torch.cat([batch_idx, rois], dim=1), labels=labels,
-                    bbox_targets=bbox_targets, bbox_weights=bbox_weights,
-                    mask_targets=mask_targets)
+        return dict(boxes=boxes, labels=labels, bbox_targets=bbox_targets,
+                    bbox_weights=bbox_weights, mask_targets=mask_targets)
+
+    def _per_roi_losses(self, outs: Dict[str, Tensor],
+                        targets: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Weighted loss of every RoI: ``cls``, ``mask``, ``bbox`` (R,)."""
+        labels = targets['labels']
+        deltas = select_class_deltas(outs['bbox_pred'], labels)
+        return dict(
+            cls=self.loss_cls(outs['cls_score'], labels,
+                              reduction_override='none'),
+            mask=self.loss_mask(outs['seg_logits'], targets['mask_targets'],
+                                reduction_override='none'),
+            bbox=self.loss_bbox(deltas, targets['bbox_targets'],
+                                weight=targets['bbox_weights'],
+                                reduction_override='none').sum(1))
 
     def _ohem_keep(self, per_roi: Dict[str, Tensor],
                    image_of_roi: Tensor, num_imgs: int) -> Tensor:
         """Boolean (R,) mask of the RoIs OHEM keeps: per image the top
-        ``ohem.num`` by cls + 10 mask + bbox loss (fcis_spec §5.4)."""
-        w = self.loss_weights
-        rank = (w['cls'] * per_roi['cls'] + w['mask'] * per_roi['mask'] +
-                w['bbox'] * per_roi['bbox']).detach()
+        ``ohem.num`` by the sum of the weighted per-RoI losses (officially
+        cls + 10 mask + bbox, fcis_spec §5.4)."""
+        rank = (per_roi['cls'] + per_roi['mask'] + per_roi['bbox']).detach()
         keep = torch.zeros_like(rank, dtype=torch.bool)
         for i in range(num_imgs):
             idx = (image_of_roi == i).nonzero(as_tuple=True)[0]
@@ -254,31 +280,25 @@ class FCISRoIHead(BaseModule):
         constant, not the number of foreground RoIs.
         """
         samples = [
-            self._sample_image(res.bboxes.detach(), ds.gt_instances, i)
-            for i, (res, ds) in enumerate(
-                zip(rpn_results_list, batch_data_samples))
+            self._sample_image(res.bboxes.detach(), ds.gt_instances)
+            for res, ds in zip(rpn_results_list, batch_data_samples)
         ]
-        batch = {k: torch.cat([s[k] for s in samples]) for k in samples[0]}
-        outs = self.assemble(self.score_maps(x), batch['rois'],
-                             batch['labels'])
-        per_roi = fcis_per_roi_losses(
-            outs['cls_score'], outs['seg_logits'],
-            self._select_deltas(outs['bbox_pred'], batch['labels']),
-            batch['labels'], batch['mask_targets'], batch['bbox_targets'],
-            batch['bbox_weights'], self.bbox_loss_beta)
+        targets = {k: torch.cat([s[k] for s in samples])
+                   for k in samples[0] if k != 'boxes'}
+        rois = bbox2roi([s['boxes'] for s in samples])
+        outs = self.assemble(self.score_maps(x), rois, targets['labels'])
+        per_roi = self._per_roi_losses(outs, targets)
         num_imgs = len(samples)
         if self.ohem_num:
-            keep = self._ohem_keep(per_roi, batch['rois'][:, 0].long(),
-                                   num_imgs)
+            keep = self._ohem_keep(per_roi, rois[:, 0].long(), num_imgs)
         else:
-            keep = torch.ones_like(batch['labels'], dtype=torch.bool)
+            keep = torch.ones_like(targets['labels'], dtype=torch.bool)
         norm = float(num_imgs * self.num_rois_norm)
-        w = self.loss_weights
         cls = per_roi['cls'][keep]
         return dict(
-            loss_cls=w['cls'] * cls.sum() / max(cls.numel(), 1),
-            loss_mask=w['mask'] * per_roi['mask'][keep].sum() / norm,
-            loss_bbox=w['bbox'] * per_roi['bbox'][keep].sum() / norm)
+            loss_cls=cls.sum() / max(cls.numel(), 1),
+            loss_mask=per_roi['mask'][keep].sum() / norm,
+            loss_bbox=per_roi['bbox'][keep].sum() / norm)
 
     # ----------------------------------------------------------- inference
     def _infer_rois(self, maps: Tuple[Tensor, Tensor],
@@ -296,9 +316,9 @@ class FCISRoIHead(BaseModule):
                  img_shape: Tuple[int, int]) -> Tensor:
         """Once-regressed RoIs (R, 4), clipped to the image; class-specific
         heads use the best foreground class."""
-        labels = probs[:, 1:].argmax(dim=1) + 1
+        labels = best_foreground(probs).clamp(min=1)
         return self.bbox_coder.decode(
-            rois, self._select_deltas(deltas, labels), max_shape=img_shape)
+            rois, select_class_deltas(deltas, labels), max_shape=img_shape)
 
     def predict(self,
                 x: Tuple[Tensor],
@@ -315,43 +335,30 @@ class FCISRoIHead(BaseModule):
             the original image if ``rescale`` else in the network input.
         """
         maps = self.score_maps(x)
-        results = []
-        for i, (res, ds) in enumerate(zip(rpn_results_list,
-                                          batch_data_samples)):
-            results.append(self._predict_image(
-                maps, res.bboxes, i, ds.metainfo, rescale))
-        return results
-
-    def _predict_image(self, maps, proposals: Tensor, img_idx: int,
-                       meta: dict, rescale: bool) -> InstanceData:
-        img_shape = meta['img_shape'][:2]
-        first = proposals[:, :4]
-        idx = first.new_full((first.size(0), 1), img_idx)
-        probs1, masks1, deltas = self._infer_rois(
-            maps, torch.cat([idx, first], dim=1))
-        second = self._regress(first, probs1, deltas, img_shape)
-        probs2, masks2, _ = self._infer_rois(maps,
-                                             torch.cat([idx, second], dim=1))
-        boxes = torch.cat([first, second])
-        probs = torch.cat([probs1, probs2])
-        masks = torch.cat([masks1, masks2])
+        metas = [ds.metainfo for ds in batch_data_samples]
+        first = [res.bboxes[:, :4] for res in rpn_results_list]
+        sizes = [boxes.size(0) for boxes in first]
+        probs1, masks1, deltas = self._infer_rois(maps, bbox2roi(first))
+        second = [
+            self._regress(boxes, probs, reg, meta['img_shape'][:2])
+            for boxes, probs, reg, meta in zip(
+                first, probs1.split(sizes), deltas.split(sizes), metas)
+        ]
+        probs2, masks2, _ = self._infer_rois(maps, bbox2roi(second))
         min_size = self.test_cfg.get('min_bbox_size', 0)
-        wh = boxes[:, 2:] - boxes[:, :2] + 1
-        keep = (wh >= min_size).all(dim=1)
-        boxes, probs, masks = boxes[keep], probs[keep], masks[keep]
-        out_shape = img_shape
-        if rescale:
-            scale = boxes.new_tensor(meta['scale_factor']).repeat(2)
-            boxes = boxes / scale
-            out_shape = meta['ori_shape'][:2]
-        boxes = clip_boxes(boxes, out_shape)
-        det_boxes, scores, labels, det_masks = self.mask_voting(
-            boxes, masks, probs, out_shape)
-        pasted = paste_masks(det_masks, det_boxes, out_shape,
-                             mask_thr=self.test_cfg.get('mask_thr_binary',
-                                                        0.4))
-        return InstanceData(bboxes=to_exclusive(det_boxes), scores=scores,
-                            labels=labels, masks=pasted)
+        results = []
+        for i, meta in enumerate(metas):
+            boxes = torch.cat([first[i], second[i]])
+            probs = torch.cat([probs1.split(sizes)[i],
+                               probs2.split(sizes)[i]])
+            masks = torch.cat([masks1.split(sizes)[i],
+                               masks2.split(sizes)[i]])
+            keep = ((boxes[:, 2:] - boxes[:, :2] + 1) >= min_size).all(dim=1)
+            results.append(vote_and_paste(
+                boxes[keep], masks[keep], probs[keep], meta,
+                self.mask_voting, rescale,
+                mask_thr=self.test_cfg.get('mask_thr_binary', 0.4)))
+        return results
 
     def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
                 batch_data_samples: Optional[SampleList] = None

@@ -2,13 +2,14 @@
 """The RoI stages of MNC (mnc_spec §2, §6-9): masks (stage 2), classes and
 boxes (stage 3), and, in the 5-stage cascade, the same two stages again on
 the regressed boxes (stages 4/5, shared weights)."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmdet.models.task_modules.samplers import PseudoSampler
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
@@ -16,9 +17,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..layers import clip_grad, official_warp_coord_grad
-from ..post_processing import paste_masks
-from ..task_modules import clip_boxes, crop_mask_targets, mask_level_labels
-from ..task_modules import to_exclusive, to_inclusive
+from ..post_processing.instances import vote_and_paste
+from ..task_modules import crop_mask_targets, mask_level_labels, to_inclusive
 from .stage_bridge import bridge_boxes
 
 _TRAIN_CHOICES = dict(
@@ -37,15 +37,6 @@ def _checked(cfg: ConfigDict, name: str, defaults: dict,
             raise ValueError(f'{name}.{key} must be one of {allowed}, got '
                              f'{cfg[key]!r}')
     return cfg
-
-
-def _rois(boxes: Sequence[Tensor]) -> Tensor:
-    """Per-image boxes (R_i, 4) -> rois (sum R_i, 5) ``[batch_idx, x1, y1,
-    x2, y2]``, keeping the boxes' gradients."""
-    return torch.cat([
-        torch.cat([b.new_full((b.size(0), 1), i), b], dim=1)
-        for i, b in enumerate(boxes)
-    ])
 
 
 @MODELS.register_module()
@@ -74,9 +65,12 @@ class MNCRoIHead(BaseModule):
       for every RoI (``'all'``);
     - 5 stages (``num_stages=5``): the bridged boxes of all RoIs plus the gt
       boxes, labelled by ``bridge_assigner`` without sampling (§7), get
-      the same four losses, suffixed ``_ext``.
-    - Box gradients (``box_grad``): the RoIs keep the gradient they came
-      with (from the RPN) and the bridge passes gradients to the RoIs and,
+      the same four losses. Losses are named like mmdet's
+      ``CascadeRoIHead``: ``s0.loss_*`` for stages 2/3, ``s1.loss_*`` for
+      stages 4/5.
+    - Box gradients (``box_grad``, given to :meth:`loss` by the detector,
+      which owns the setting): the RoIs keep the gradient they came with
+      (from the RPN) and the bridge passes gradients to the RoIs and,
       clamped to ``box_grad_clip``, to the stage-3 box regressor. Without
       it RoIs and bridge are detached.
 
@@ -99,9 +93,6 @@ class MNCRoIHead(BaseModule):
         mask_head (dict): stage 2, e.g. :class:`MNCMaskHead`.
         cls_head (dict): stage 3, e.g. :class:`MNCClsHead`.
         shared_head (dict, optional): per-RoI layers after the warp.
-        box_grad (bool): train through the box coordinates.
-        box_grad_clip (float, optional): element-wise bound of the gradient
-            reaching the stage-3 regressor through the bridge.
         train_cfg, test_cfg (dict, optional): see above.
         init_cfg (dict, optional): initialisation.
     """
@@ -111,8 +102,6 @@ class MNCRoIHead(BaseModule):
                  mask_head: ConfigType,
                  cls_head: ConfigType,
                  shared_head: OptConfigType = None,
-                 box_grad: bool = True,
-                 box_grad_clip: Optional[float] = 1 / 512,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
@@ -122,8 +111,6 @@ class MNCRoIHead(BaseModule):
                             if shared_head is not None else None)
         self.mask_head = MODELS.build(mask_head)
         self.cls_head = MODELS.build(cls_head)
-        self.box_grad = box_grad
-        self.box_grad_clip = box_grad_clip
         self.train_cfg = None
         if train_cfg is not None:
             self.train_cfg = _checked(
@@ -189,8 +176,12 @@ class MNCRoIHead(BaseModule):
     # ------------------------------------------------------------------
     # training
     # ------------------------------------------------------------------
-    def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
-             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+    def loss(self,
+             x: Tuple[Tensor],
+             rpn_results_list: InstanceList,
+             batch_data_samples: SampleList,
+             box_grad: bool = False,
+             box_grad_clip: Optional[float] = None) -> Dict[str, Tensor]:
         """Losses of stages 2/3 (and 4/5 with ``num_stages=5``).
 
         Args:
@@ -201,10 +192,15 @@ class MNCRoIHead(BaseModule):
             batch_data_samples (list[DetDataSample]): with gt ``bboxes``
                 (mmdet's exclusive ends), ``labels`` (0-based) and
                 ``masks`` at the input resolution.
+            box_grad (bool): keep the gradients of the RoIs and pass them
+                through the stage bridge.
+            box_grad_clip (float, optional): element-wise bound of the
+                gradient reaching the stage-3 regressor through the
+                bridge; None for none.
 
         Returns:
-            dict: ``loss_mask``, ``loss_cls``, ``loss_seg_cls``,
-            ``loss_bbox`` and, for 5 stages, the same with ``_ext``.
+            dict: ``s0.loss_mask``, ``s0.loss_cls``, ``s0.loss_seg_cls``,
+            ``s0.loss_bbox`` and, for 5 stages, the same with ``s1.``.
         """
         gts, _, metas = unpack_gt_instances(batch_data_samples)
         device = x[0].device
@@ -217,16 +213,18 @@ class MNCRoIHead(BaseModule):
         ]
         samples = []
         for res, gt in zip(rpn_results_list, gts):
-            boxes = res.bboxes if self.box_grad else res.bboxes.detach()
+            boxes = res.bboxes if box_grad else res.bboxes.detach()
             assign = self.assigner.assign(
                 InstanceData(priors=boxes.detach()), gt)
             samples.append(
                 self.sampler.sample(assign, InstanceData(priors=boxes), gt))
         losses, outs = self._stage_loss(x, samples, gts, gt_masks)
+        losses = {f's0.{k}': v for k, v in losses.items()}
         if self.train_cfg.num_stages == 5:
-            ext_samples = self._bridge_samples(samples, outs, gts, metas)
+            ext_samples = self._bridge_samples(samples, outs, gts, metas,
+                                               box_grad, box_grad_clip)
             ext_losses, _ = self._stage_loss(x, ext_samples, gts, gt_masks)
-            losses.update({f'{k}_ext': v for k, v in ext_losses.items()})
+            losses.update({f's1.{k}': v for k, v in ext_losses.items()})
         return losses
 
     def _stage_loss(self, x: Tuple[Tensor], samples: list,
@@ -235,7 +233,7 @@ class MNCRoIHead(BaseModule):
         """Losses of one stage pair on the sampled RoIs (fg first in each
         image), and its ``bbox_pred`` and ``seg_cls_score``."""
         cfg = self.train_cfg
-        rois = _rois([s.priors for s in samples])
+        rois = bbox2roi([s.priors for s in samples])
         if cfg.warp_coord_grad == 'official':
             layer = self.roi_extractor.roi_layers[0]
             rois = official_warp_coord_grad(rois, layer.spatial_scale,
@@ -281,12 +279,14 @@ class MNCRoIHead(BaseModule):
         return losses, dict(bbox_pred=bbox_pred, seg_cls_score=seg_cls_score)
 
     def _bridge_samples(self, samples: list, outs: Dict[str, Tensor],
-                        gts: InstanceList, metas: List[dict]) -> list:
+                        gts: InstanceList, metas: List[dict],
+                        box_grad: bool,
+                        box_grad_clip: Optional[float]) -> list:
         """Stage 4/5 RoIs of each image: the bridged boxes of all its
         stage-2/3 RoIs, then its gt boxes; every one is kept (§7)."""
         bbox_pred = outs['bbox_pred']
-        if self.box_grad:
-            bbox_pred = clip_grad(bbox_pred, self.box_grad_clip)
+        if box_grad:
+            bbox_pred = clip_grad(bbox_pred, box_grad_clip)
         else:
             bbox_pred = bbox_pred.detach()
         sizes = [s.priors.size(0) for s in samples]
@@ -294,7 +294,7 @@ class MNCRoIHead(BaseModule):
         for s, reg, seg, gt, meta in zip(
                 samples, bbox_pred.split(sizes),
                 outs['seg_cls_score'].split(sizes), gts, metas):
-            rois = s.priors if self.box_grad else s.priors.detach()
+            rois = s.priors if box_grad else s.priors.detach()
             boxes = bridge_boxes(rois, reg, seg, self.train_bridge_coder,
                                  meta['img_shape'])
             boxes = torch.cat([boxes, gt.bboxes.to(boxes.dtype)])
@@ -314,7 +314,7 @@ class MNCRoIHead(BaseModule):
         holds its per-image input ``boxes``."""
         cfg = self.test_cfg
         boxes = [p.detach() for p in proposals]
-        out = self._stage_forward(x, _rois(boxes))
+        out = self._stage_forward(x, bbox2roi(boxes))
         stages = [dict(out, boxes=boxes)]
         if cfg.num_stages == 5:
             sizes = [b.size(0) for b in boxes]
@@ -326,7 +326,7 @@ class MNCRoIHead(BaseModule):
                     out['seg_cls_score'].split(sizes), batch_img_metas)
             ]
             out = self._stage_forward(
-                x, _rois(boxes), direct=cfg.ext_warp == 'direct')
+                x, bbox2roi(boxes), direct=cfg.ext_warp == 'direct')
             stages.append(dict(out, boxes=boxes))
         return stages
 
@@ -369,26 +369,8 @@ class MNCRoIHead(BaseModule):
                 for s in stages
             ])
             results.append(
-                self._instances(boxes, masks, scores, meta, rescale))
+                vote_and_paste(
+                    boxes, masks, scores, meta, self.mask_voting, rescale,
+                    mask_thr=self.test_cfg.mask_thr_binary,
+                    binarize_first=self.test_cfg.paste_binarize_first))
         return results
-
-    def _instances(self, boxes: Tensor, masks: Tensor, scores: Tensor,
-                   meta: dict, rescale: bool) -> InstanceData:
-        """Vote and paste one image's instances: boxes (n, 4) in input px,
-        masks (n, m, m) soft, scores (n, N+1) with background at 0."""
-        if rescale:
-            scale = boxes.new_tensor(meta['scale_factor']).repeat(2)
-            boxes = boxes / scale
-            shape = meta['ori_shape'][:2]
-        else:
-            shape = meta['img_shape'][:2]
-        boxes, scores, labels, masks = self.mask_voting(
-            clip_boxes(boxes, shape), masks, scores, shape)
-        result = InstanceData()
-        result.bboxes = to_exclusive(boxes)
-        result.scores = scores
-        result.labels = labels
-        result.masks = paste_masks(
-            masks, boxes, shape, mask_thr=self.test_cfg.mask_thr_binary,
-            binarize_first=self.test_cfg.paste_binarize_first)
-        return result

@@ -3,8 +3,9 @@
 of stages 4/5."""
 from typing import Sequence
 
-import torch
 from torch import Tensor
+
+from ..task_modules import select_class_deltas
 
 
 def bridge_boxes(rois: Tensor,
@@ -47,6 +48,5 @@ def bridge_boxes(rois: Tensor,
         labels = scores.argmax(1)
     else:
         labels = scores[:, 1:].argmax(1) + 1
-    rows = torch.arange(num, device=labels.device)
-    deltas = bbox_pred.view(num, cols, 4)[rows, labels]
+    deltas = select_class_deltas(bbox_pred, labels)
     return bbox_coder.decode(rois, deltas, max_shape=img_shape[:2])

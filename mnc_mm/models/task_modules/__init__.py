@@ -3,7 +3,8 @@
 anchors, and the per-RoI mask targets shared by FCIS and MNC; MNC's RoI
 sampler and mask-level labels."""
 from .box_ends import to_exclusive, to_inclusive
-from .coders import PlusOneDeltaXYWHBBoxCoder, clip_boxes
+from .coders import (PlusOneDeltaXYWHBBoxCoder, clip_boxes,
+                     select_class_deltas)
 from .iou_calculators import BboxOverlaps2DPlusOne, bbox_overlaps_plus_one
 from .mask_level_labels import mask_level_labels, predicted_mask_ious
 from .mask_target import crop_mask_targets
@@ -12,7 +13,8 @@ from .samplers import MNCRoISampler
 
 __all__ = [
     'to_exclusive', 'to_inclusive',
-    'PlusOneDeltaXYWHBBoxCoder', 'clip_boxes', 'BboxOverlaps2DPlusOne',
+    'PlusOneDeltaXYWHBBoxCoder', 'clip_boxes', 'select_class_deltas',
+    'BboxOverlaps2DPlusOne',
     'bbox_overlaps_plus_one', 'crop_mask_targets',
     'PyFasterRCNNAnchorGenerator', 'MNCRoISampler', 'mask_level_labels',
     'predicted_mask_ious'

@@ -8,7 +8,6 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from mnc_mm.models.losses import fcis_per_roi_losses
 from mnc_mm.ops import group_max, label_pick, ps_roi_pool, score_pick
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
@@ -156,9 +155,14 @@ def test_per_roi_losses_by_hand():
     bbox_pred = torch.tensor([[0.5, -2., 0., 0.], [9., 9., 9., 9.]])
     bbox_targets = torch.zeros(2, 4)
     weights = torch.tensor([[1., 1., 1., 1.], [0., 0., 0., 0.]])
-    out = fcis_per_roi_losses(cls_score, seg, bbox_pred,
-                              torch.tensor([1, 0]), targets, bbox_targets,
-                              weights)
+    # the per-RoI losses of the head, with unit loss weights
+    head = _tiny_model().roi_head
+    for loss in (head.loss_cls, head.loss_mask, head.loss_bbox):
+        loss.loss_weight = 1.
+    out = head._per_roi_losses(
+        dict(cls_score=cls_score, seg_logits=seg, bbox_pred=bbox_pred),
+        dict(labels=torch.tensor([1, 0]), mask_targets=targets,
+             bbox_targets=bbox_targets, bbox_weights=weights))
 
     def ce(logit_in, target):  # 2-way CE with outside logit 0
         p_in = torch.sigmoid(torch.tensor(logit_in))
@@ -178,10 +182,10 @@ def test_per_roi_losses_by_hand():
 def test_ohem_keeps_the_top_k_and_normalises_by_a_constant(synthetic_batch):
     model = _tiny_model()
     head = model.roi_head
-    head.loss_weights = dict(cls=1., mask=10., bbox=1.)  # the official ones
     head.ohem_num = 5
+    # unweighted per-RoI losses, weighted as the official (1, 10, 1)
     per_roi = dict(cls=torch.tensor([.1, 3., .2, .3, 1., 0., .5, 2.]),
-                   mask=torch.tensor([0., 0., .1, 0., 0., .3, 0., 0.]),
+                   mask=10 * torch.tensor([0., 0., .1, 0., 0., .3, 0., 0.]),
                    bbox=torch.tensor([0., 0., 0., 0., 0., 0., 2., 0.]))
     image = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
     keep = head._ohem_keep(per_roi, image, 2)
@@ -194,7 +198,7 @@ def test_ohem_keeps_the_top_k_and_normalises_by_a_constant(synthetic_batch):
                              False, True, True, False]
     # the configured weights rank: the demo's 3 cls gives image 1
     # [3 3 3.5 6]
-    head.loss_weights['cls'] = 3.
+    per_roi['cls'] = 3 * per_roi['cls']
     keep = head._ohem_keep(per_roi, image, 2)
     assert keep.tolist() == [False, True, True, False,
                              False, False, True, True]

@@ -17,8 +17,9 @@ from mnc_mm.ops import RoIWarpPool
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 TINY = osp.join(REPO, 'configs', 'demo', 'mnc_r18-tiny_shapes.py')
-STAGE23 = ('loss_mask', 'loss_cls', 'loss_seg_cls', 'loss_bbox')
-STAGE45 = tuple(f'{k}_ext' for k in STAGE23)
+LOSSES = ('loss_mask', 'loss_cls', 'loss_seg_cls', 'loss_bbox')
+STAGE23 = tuple(f's0.{k}' for k in LOSSES)
+STAGE45 = tuple(f's1.{k}' for k in LOSSES)
 
 
 @pytest.fixture(autouse=True)
@@ -146,7 +147,7 @@ def test_loss_predict_and_tensor_modes(stages, make_batch):
         expected |= set(STAGE45)
     assert set(losses) == expected
     total, _ = model.parse_losses(losses)
-    assert torch.isfinite(total) and losses['loss_mask'] > 0
+    assert torch.isfinite(total) and losses['s0.loss_mask'] > 0
 
     model.eval()
     with torch.no_grad():
@@ -189,9 +190,10 @@ def test_an_image_without_gt_trains_without_nan(make_batch):
     losses = run(model, make_batch((0, )), 'loss')
     total, _ = model.parse_losses(losses)
     total.backward()
-    for key in ('loss_mask', 'loss_bbox', 'loss_mask_ext', 'loss_bbox_ext'):
+    for key in ('s0.loss_mask', 's0.loss_bbox', 's1.loss_mask',
+                's1.loss_bbox'):
         assert losses[key] == 0
-    assert losses['loss_cls'] > 0 and losses['loss_seg_cls'] > 0
+    assert losses['s0.loss_cls'] > 0 and losses['s0.loss_seg_cls'] > 0
     for name, param in model.named_parameters():
         if param.grad is not None:
             assert torch.isfinite(param.grad).all(), name

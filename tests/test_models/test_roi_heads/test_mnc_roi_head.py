@@ -57,8 +57,8 @@ def test_targets_of_a_gt_box_and_a_far_away_proposal(monkeypatch):
     x = (torch.randn(1, 64, 6, 6), )
     losses = head.loss(x, [proposals], [sample])
     assert set(losses) == {
-        'loss_mask', 'loss_cls', 'loss_seg_cls', 'loss_bbox',
-        'loss_mask_ext', 'loss_cls_ext', 'loss_seg_cls_ext', 'loss_bbox_ext'
+        f's{i}.{k}' for i in (0, 1)
+        for k in ('loss_mask', 'loss_cls', 'loss_seg_cls', 'loss_bbox')
     }
 
     # stages 2/3: [gt, proposal 0] fg, proposal 1 bg

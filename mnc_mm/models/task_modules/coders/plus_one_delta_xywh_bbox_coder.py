@@ -106,3 +106,25 @@ def clip_boxes(boxes: Tensor, img_shape: Sequence[int]) -> Tensor:
     x = boxes[..., 0::2].clamp(0, w - 1)
     y = boxes[..., 1::2].clamp(0, h - 1)
     return torch.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], dim=-1)
+
+
+def select_class_deltas(bbox_pred: Tensor, labels: Tensor) -> Tensor:
+    """The 4 deltas of each row's class.
+
+    Args:
+        bbox_pred (Tensor): (R, 4K) deltas of K classes (background at 0),
+            or (R, 4) class-agnostic deltas, returned as they are.
+        labels (Tensor): (R,) long class of each row.
+
+    Returns:
+        Tensor: (R, 4), differentiable w.r.t. ``bbox_pred``.
+    """
+    num, cols = bbox_pred.shape
+    if cols == 4:
+        return bbox_pred
+    if cols % 4 or labels.shape != (num, ):
+        raise ValueError(f'bbox_pred must be (R, 4K) and labels (R,), got '
+                         f'{tuple(bbox_pred.shape)} and '
+                         f'{tuple(labels.shape)}')
+    rows = torch.arange(num, device=bbox_pred.device)
+    return bbox_pred.view(num, cols // 4, 4)[rows, labels]

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Stage 1 of MNC: an RPN whose proposals can carry box gradients."""
+"""The RPN of both methods: py-faster-rcnn targets and proposals, with
+proposals that can carry box gradients (MNC)."""
 from typing import List, Optional, Tuple
 
 import torch
@@ -9,25 +10,33 @@ from mmdet.models.utils import unpack_gt_instances
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import scale_boxes
-from mmdet.utils import InstanceList
+from mmdet.utils import InstanceList, OptInstanceList
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..layers import clip_grad
+from ..task_modules import to_inclusive
 
 
 @MODELS.register_module()
-class MNCRPNHead(RPNHead):
-    """mmdet's ``RPNHead`` with py-faster-rcnn proposals (mnc_spec §5.2)
-    that stay differentiable w.r.t. the box deltas (§4.4).
+class PyFasterRCNNRPNHead(RPNHead):
+    """mmdet's ``RPNHead`` with the py-faster-rcnn rules of both official
+    codes (fcis_spec §4.3, §5.2; mnc_spec §5.2), whose proposals can stay
+    differentiable w.r.t. the box deltas (MNC, mnc_spec §4.4).
+
+    Targets: the gt boxes of the data samples (mmdet's exclusive ends) are
+    converted to inclusive ends and their labels to the one RPN class
+    before the anchor assignment, so the +1 coder and IoU see the
+    official boxes.
 
     Proposals, per image, from all anchors: foreground score (sigmoid, or
     the softmax column of the foreground); decode and clip to the image
     (``bbox_coder.decode(..., max_shape)``); drop boxes narrower or
-    shorter (``x2 - x1 + 1``) than ``min_bbox_size`` original-image pixels
-    (i.e. times the resize factor); keep the ``nms_pre`` best; NMS
-    (``nms`` cfg, e.g. ``offset=1`` for the +1 IoU); keep the
+    shorter (``x2 - x1 + 1``) than ``min_bbox_size`` pixels of the network
+    input (FCIS), or of the original image when ``scale_min_bbox_size``
+    (MNC: the size times the resize factor); keep the ``nms_pre`` best;
+    NMS (``nms`` cfg, ``offset=1`` for the +1 IoU); keep the
     ``max_per_img`` best. Selection and NMS never see gradients; with
     ``box_grad`` the kept boxes are the decoded coordinates themselves, so
     a loss on them reaches ``rpn_reg`` through the decode (the exact chain
@@ -37,6 +46,30 @@ class MNCRPNHead(RPNHead):
     The proposals also record ``anchor_inds`` (their anchor's index in the
     flattened (level, h, w, anchor) order).
     """
+
+    def loss_by_feat(self,
+                     cls_scores: List[Tensor],
+                     bbox_preds: List[Tensor],
+                     batch_gt_instances: InstanceList,
+                     batch_img_metas: List[dict],
+                     batch_gt_instances_ignore: OptInstanceList = None
+                     ) -> dict:
+        """mmdet's RPN losses (``loss_rpn_cls``, ``loss_rpn_bbox``) on
+        inclusive-end gt boxes, all of class 0."""
+        batch_gt_instances = [
+            InstanceData(bboxes=to_inclusive(gt.bboxes),
+                         labels=torch.zeros_like(gt.labels))
+            for gt in batch_gt_instances
+        ]
+        if batch_gt_instances_ignore is not None:
+            batch_gt_instances_ignore = [
+                InstanceData(bboxes=to_inclusive(ignore.bboxes))
+                if ignore is not None and 'bboxes' in ignore else ignore
+                for ignore in batch_gt_instances_ignore
+            ]
+        return super().loss_by_feat(cls_scores, bbox_preds,
+                                    batch_gt_instances, batch_img_metas,
+                                    batch_gt_instances_ignore)
 
     def loss_and_predict(self,
                          x: Tuple[Tensor],
@@ -51,7 +84,8 @@ class MNCRPNHead(RPNHead):
             x (tuple[Tensor]): features of each level.
             batch_data_samples (list[DetDataSample]): with ``gt_instances``.
             proposal_cfg (ConfigDict, optional): proposal settings
-                (``nms_pre``, ``max_per_img``, ``nms``, ``min_bbox_size``).
+                (``nms_pre``, ``max_per_img``, ``nms``, ``min_bbox_size``,
+                ``scale_min_bbox_size``).
             box_grad (bool): keep the proposals differentiable w.r.t. the
                 regression output; otherwise they are detached.
             box_grad_clip (float, optional): clamp the gradient reaching
@@ -144,7 +178,9 @@ class MNCRPNHead(RPNHead):
             scores = cls_score.softmax(-1)[:, 0]
         boxes = self.bbox_coder.decode(
             anchors, deltas, max_shape=img_meta['img_shape'])
-        sx, sy = img_meta.get('scale_factor', (1., 1.))[:2]
+        sx, sy = 1., 1.
+        if cfg.get('scale_min_bbox_size', False):
+            sx, sy = img_meta.get('scale_factor', (1., 1.))[:2]
         min_size = cfg.get('min_bbox_size', 0)
         fixed = boxes.detach()
         valid = (((fixed[:, 2] - fixed[:, 0] + 1) >= min_size * sx) &

@@ -9,7 +9,8 @@ from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..layers import resize_masks_top_left
+from ...layers import resize_masks_top_left
+from ...task_modules import select_class_deltas
 
 _POOLS = ('max', 'avg', 'none')
 
@@ -130,14 +131,6 @@ class MNCClsHead(BaseModule):
                        self.box_fcs(self.pool(feats).flatten(1))], dim=1)
         return self.fc_cls(x), self.fc_seg_cls(x), self.fc_reg(x)
 
-    def class_deltas(self, bbox_pred: Tensor, labels: Tensor) -> Tensor:
-        """The 4 deltas (R, 4) of class ``labels`` (R,) (0 = background)
-        from ``bbox_pred`` (R, 4(N+1))."""
-        num, cols = bbox_pred.shape
-        deltas = bbox_pred.view(num, cols // 4, 4)
-        return deltas[torch.arange(deltas.size(0), device=labels.device),
-                      labels]
-
     def loss(self, cls_score: Tensor, seg_cls_score: Tensor,
              bbox_pred: Tensor, labels: Tensor, seg_labels: Tensor,
              bbox_targets: Tensor) -> Dict[str, Tensor]:
@@ -165,7 +158,7 @@ class MNCClsHead(BaseModule):
             zero = cls_score.sum() * 0 + seg_cls_score.sum() * 0
             return dict(loss_cls=zero, loss_seg_cls=zero,
                         loss_bbox=bbox_pred.sum() * 0)
-        pos_deltas = self.class_deltas(bbox_pred[pos], labels[pos])
+        pos_deltas = select_class_deltas(bbox_pred[pos], labels[pos])
         if pos_deltas.numel():
             loss_bbox = self.loss_bbox(
                 pos_deltas, bbox_targets, avg_factor=num_rois)

@@ -1,0 +1,112 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The RPN of both methods: proposals (fcis_spec §4.3, mnc_spec §5.2,
+§4.4) on hand-made anchors, and targets on inclusive-end gt boxes."""
+import pytest
+import torch
+from mmengine.config import ConfigDict
+
+from mnc_mm.models.dense_heads import PyFasterRCNNRPNHead
+
+
+def _head():
+    return PyFasterRCNNRPNHead(
+        in_channels=4,
+        feat_channels=4,
+        anchor_generator=dict(
+            type='PyFasterRCNNAnchorGenerator', strides=[16],
+            ratios=[1.0], scales=[2]),
+        bbox_coder=dict(type='PlusOneDeltaXYWHBBoxCoder'),
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False))
+
+
+def _cfg(min_size, offset=1, scale=False):
+    return ConfigDict(nms_pre=100, max_per_img=10, min_bbox_size=min_size,
+                      scale_min_bbox_size=scale,
+                      nms=dict(type='nms', iou_threshold=0.7, offset=offset))
+
+
+def _logits(fg_probs):
+    """Softmax logits (fg first, mmdet's layout) giving ``fg_probs``."""
+    p = torch.tensor(fg_probs)
+    return torch.stack([p.log(), (1 - p).log()], 1)
+
+
+ANCHORS = torch.tensor([
+    [0., 0., 19., 19.],     # A: IoU 0.82 with B, lower score -> suppressed
+    [1., 1., 20., 20.],     # B
+    [50., 50., 59., 59.],   # C: 10 px wide < 16 -> dropped, best score
+    [30., 0., 49., 19.],    # D
+])
+META = dict(img_shape=(100, 100), scale_factor=(2., 2.))
+
+
+@pytest.mark.parametrize('min_size,scale', [(8, True), (16, False)],
+                         ids=['mnc-original-px', 'fcis-input-px'])
+def test_min_size_nms_order_and_anchor_indices(min_size, scale):
+    # MNC: 8 original px x 2 = 16 px; FCIS: 16 px of the network input
+    out = _head()._proposals_single(
+        _logits([0.9, 0.95, 0.99, 0.5]), torch.zeros(4, 4), ANCHORS, META,
+        _cfg(min_size, scale=scale))
+    assert out.anchor_inds.tolist() == [1, 3]
+    assert torch.equal(out.bboxes, ANCHORS[[1, 3]])
+    torch.testing.assert_close(out.scores, torch.tensor([0.95, 0.5]))
+
+
+@pytest.mark.parametrize('offset,kept', [(1, [0]), (0, [0, 1])])
+def test_nms_iou_uses_plus_one_areas(offset, kept):
+    # +1 areas: 100 and 140, overlap 100 -> IoU 0.714 > 0.7 (suppressed);
+    # without: 81, 117, 81 -> IoU 0.692 (kept)
+    anchors = torch.tensor([[0., 0., 9., 9.], [0., 0., 9., 13.]])
+    out = _head()._proposals_single(
+        _logits([0.9, 0.8]), torch.zeros(2, 4), anchors, META,
+        _cfg(min_size=0, offset=offset))
+    assert out.anchor_inds.tolist() == kept
+
+
+def test_kept_proposals_are_differentiable_in_the_deltas():
+    deltas = torch.zeros(4, 4, requires_grad=True)
+    out = _head()._proposals_single(
+        _logits([0.9, 0.95, 0.99, 0.5]), deltas, ANCHORS, META,
+        _cfg(min_size=16))
+    out.bboxes.sum().backward()
+    # x1 + x2 = 2 (cx + dx w): d/d dx = 2 w, d/d dw = 0 (same for y)
+    expected = torch.zeros(4, 4)
+    expected[1] = torch.tensor([40., 40., 0., 0.])
+    expected[3] = torch.tensor([40., 40., 0., 0.])
+    torch.testing.assert_close(deltas.grad, expected)
+
+
+def test_targets_use_inclusive_gt_boxes_of_one_class():
+    """An mmdet gt box [0, 0, 16, 16) is the official [0, 0, 15, 15]: it
+    matches the 16 px anchor exactly, so the regression target is 0."""
+    from mmdet.models.task_modules.assigners import MaxIoUAssigner
+    from mmengine.structures import InstanceData
+    head = PyFasterRCNNRPNHead(
+        in_channels=4, feat_channels=4,
+        anchor_generator=dict(
+            type='PyFasterRCNNAnchorGenerator', strides=[16],
+            ratios=[1.0], scales=[1]),
+        bbox_coder=dict(type='PlusOneDeltaXYWHBBoxCoder'),
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False),
+        loss_bbox=dict(type='L1Loss', loss_weight=1.0),
+        train_cfg=ConfigDict(
+            assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7,
+                          neg_iou_thr=0.3, min_pos_iou=0.0,
+                          iou_calculator=dict(type='BboxOverlaps2DPlusOne')),
+            sampler=dict(type='RandomSampler', num=256, pos_fraction=0.5,
+                         neg_pos_ub=-1, add_gt_as_proposals=False),
+            allowed_border=0, pos_weight=-1, debug=False))
+    assert isinstance(head.assigner, MaxIoUAssigner)
+    gt = InstanceData(bboxes=torch.tensor([[0., 0., 16., 16.]]),
+                      labels=torch.tensor([2]))
+    meta = dict(img_shape=(32, 32), pad_shape=(32, 32), scale_factor=(1, 1))
+    cls_scores = [torch.zeros(1, 2, 2, 2)]
+    bbox_preds = [torch.zeros(1, 4, 2, 2, requires_grad=True)]
+    losses = head.loss_by_feat(cls_scores, bbox_preds, [gt], [meta])
+    assert set(losses) == {'loss_rpn_cls', 'loss_rpn_bbox'}
+    # the one positive anchor (0, 0, 15, 15) needs no regression
+    assert float(sum(losses['loss_rpn_bbox']).detach()) == 0
+    shifted = InstanceData(bboxes=torch.tensor([[0., 0., 17., 17.]]),
+                           labels=torch.tensor([0]))
+    losses = head.loss_by_feat(cls_scores, bbox_preds, [shifted], [meta])
+    assert float(sum(losses['loss_rpn_bbox']).detach()) > 0
