@@ -1,5 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Models of mnc_mm, registered into mmdet's registries on import."""
 from . import (backbones, dense_heads, detectors, layers,  # noqa: F401
-               losses, post_processing, roi_extractors, roi_heads,
-               task_modules)
+               losses, post_processing, roi_heads, task_modules)

@@ -1,7 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Compiled ops of mnc_mm. Importable with torch alone (no mmcv/mmdet)."""
-from .channel_ops import (best_foreground, group_max, group_softmax,
-                          label_pick, score_pick)
+from .channel_ops import group_max, group_softmax, label_pick, score_pick
 from .ext_loader import ext_available, get_op, load_ext
 from .ps_roi_pool import (PSRoIMaxAvgPoolFunction, PSRoIPool,
                           PSRoIPoolFunction, ps_roi_max_avg_pool, ps_roi_pool)
@@ -11,7 +10,6 @@ __all__ = [
     'ext_available', 'get_op', 'load_ext',
     'PSRoIPool', 'PSRoIPoolFunction', 'ps_roi_pool',
     'PSRoIMaxAvgPoolFunction', 'ps_roi_max_avg_pool',
-    'best_foreground', 'group_max', 'group_softmax', 'label_pick',
-    'score_pick',
+    'group_max', 'group_softmax', 'label_pick', 'score_pick',
     'RoIWarp', 'RoIWarpFunction', 'RoIWarpPool', 'roi_warp',
 ]

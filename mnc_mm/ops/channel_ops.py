@@ -103,10 +103,10 @@ def score_pick(input: Tensor, group: int, scores: Tensor) -> Tensor:
         raise ValueError(f'scores must be ({values.size(0)}, {group}) class '
                          f'scores, got shape {tuple(scores.shape)}')
     return _pick(values,
-                 best_foreground(scores.reshape(values.size(0), group)))
+                 _best_foreground(scores.reshape(values.size(0), group)))
 
 
-def best_foreground(scores: Tensor) -> Tensor:
+def _best_foreground(scores: Tensor) -> Tensor:
     """Score_Pick's choice: the best **foreground** class of each row.
 
     Args:
