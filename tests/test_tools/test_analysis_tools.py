@@ -194,3 +194,24 @@ def test_run_demo(tmp_path):
     assert bad.returncode != 0
     assert "--model must be one of ['fcis', 'mask-rcnn', 'mnc']" in \
         bad.stderr
+
+
+@pytest.mark.parametrize('logged,key', [
+    ({'loss': 1.0, 'loss_mask': 0.5}, 'loss_mask'),
+    ({'loss': 1.0, 's0.loss_mask': 0.5, 's1.loss_mask': 0.4},
+     's0.loss_mask'),
+])
+def test_run_demo_plots_the_model_s_mask_loss(tmp_path, logged, key):
+    """MNC logs its stage losses as ``s0.``/``s1.`` (CascadeRoIHead's
+    names): the demo's loss curve must find them."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'run_demo', osp.join(REPO, 'tools', 'misc', 'run_demo.py'))
+    run_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_demo)
+    log = tmp_path / 'scalars.json'
+    log.write_text(json.dumps({'lr': 0.1}) + '\n' + json.dumps(logged))
+    assert run_demo.mask_loss_key(str(log)) == key
+    log.write_text(json.dumps({'loss': 1.0}))
+    with pytest.raises(RuntimeError, match='no mask loss'):
+        run_demo.mask_loss_key(str(log))

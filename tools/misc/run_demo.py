@@ -89,11 +89,24 @@ def train_log(work_dir):
     return logs[0]
 
 
+def mask_loss_key(log):
+    """The logged mask loss: ``loss_mask`` (FCIS, Mask R-CNN) or the first
+    stage's ``s0.loss_mask`` (MNC)."""
+    with open(log) as f:
+        for line in f:
+            for key in json.loads(line):
+                if key.endswith('loss_mask'):
+                    return key
+    raise RuntimeError(f'{log} logs no mask loss')
+
+
 def draw_results(python, config, checkpoint, work_dir, data_root, num_shown):
     """Loss curve and predictions on the first ``num_shown`` val images."""
-    run([python, 'tools/analysis_tools/analyze_logs.py', 'plot_curve',
-         train_log(work_dir), '--keys', 'loss', 'loss_mask', '--legend',
-         'loss', 'loss_mask', '--title', 'demo training', '--out',
+    log = train_log(work_dir)
+    mask_loss = mask_loss_key(log)
+    run([python, 'tools/analysis_tools/analyze_logs.py', 'plot_curve', log,
+         '--keys', 'loss', mask_loss, '--legend', 'loss', mask_loss,
+         '--title', 'demo training', '--out',
          osp.join(work_dir, 'loss_curve.png')])
     inputs = osp.join(work_dir, 'demo_inputs')
     os.makedirs(inputs, exist_ok=True)
