@@ -40,21 +40,23 @@ ROWS = ('conv', 'rpn', 'head', 'per_roi', 'post', 'other', 'predict',
 
 # Which callables of each detector type make each row. Paths are attributes
 # of the model; a ``module:`` prefix names a module-level function.
+VOTE_AND_PASTE = [
+    'roi_head.mask_voting.__call__',
+    'module:mnc_mm.models.post_processing.instances.paste_masks'
+]
 STAGES: Dict[str, Dict[str, List[str]]] = {
     'FCIS': {
         'conv': ['backbone.forward', 'neck.forward'],
         'rpn': ['rpn_head.predict'],
         'head': ['roi_head.score_maps'],
         'per_roi': ['roi_head.assemble'],
-        'post': ['roi_head.mask_voting.__call__',
-                 'module:mnc_mm.models.roi_heads.fcis_roi_head.paste_masks'],
+        'post': VOTE_AND_PASTE,
     },
     'MNC': {
         'conv': ['backbone.forward', 'neck.forward'],
         'rpn': ['rpn_head.predict'],
         'per_roi': ['roi_head._predict_stages'],
-        'post': ['roi_head.mask_voting.__call__',
-                 'module:mnc_mm.models.roi_heads.mnc_roi_head.paste_masks'],
+        'post': VOTE_AND_PASTE,
     },
     'MaskRCNN': {
         'conv': ['backbone.forward', 'neck.forward'],
