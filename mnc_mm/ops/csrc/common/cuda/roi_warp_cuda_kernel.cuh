@@ -1,119 +1,18 @@
 // Copyright (c) OpenMMLab. All rights reserved.
-// RoI warping of MNC (Dai et al., CVPR 2016, Eq. 8), after caffe-mnc
-// `roi_warping_layer.cu` (ROIWarpingForward, bilinear_interpolate).
+// CUDA kernels of the RoI warp of MNC (Dai et al., CVPR 2016, Eq. 8), after
+// caffe-mnc `roi_warping_layer.cu` (ROIWarpingForward, bilinear_interpolate).
 //
-// Torch-free: the per-element math below is `__host__ __device__` so the CPU
-// kernels (pytorch/cpu/roi_warp_cpu.cpp) include this header too; the
-// `__global__` kernels are compiled only by nvcc.
-//
-// Geometry of one axis (x shown, y alike), output cell pw in [0, P):
-//   a1 = s * x1, a2 = s * x2, each rounded half away from zero if quantize;
-//   bin = max(a2 - a1, 0) / P;  x(pw) = a1 + pw * bin.
-// One bilinear sample per cell at the bin's top-left corner: the grid spans
-// [a1, a2 - bin], with no +1 and no half-pixel offset (mnc_spec §3.1,
-// §13.2).
-// An inverted box (a2 < a1) has bin = 0: every cell samples the line a1.
-// Border rules of the official kernel: a sample with x < -0.5 or
-// x > W - 0.5 is 0; otherwise x < 0 clamps to 0 and x >= W - 1 to W - 1.
+// Torch-free: compiles with plain nvcc. The sampling geometry and the
+// per-element math are the `__host__ __device__` helpers of
+// roi_warp_utils.hpp, which the CPU kernels (pytorch/cpu/roi_warp_cpu.cpp)
+// use too; the `__global__` kernels below are compiled only by nvcc.
 #ifndef MNC_MM_ROI_WARP_CUDA_KERNEL_CUH
 #define MNC_MM_ROI_WARP_CUDA_KERNEL_CUH
 
-#include <cmath>
 #include <cstdint>
 
 #include "common_cuda_helper.hpp"
-
-#include "host_device.hpp"
-
-// Round half away from zero, as CUDA's round() (torch.round is half-even).
-template <typename T>
-MNC_MM_HOST_DEVICE inline T roi_warp_round(T v) {
-#ifdef __CUDA_ARCH__
-  return round(v);
-#else
-  return std::round(v);
-#endif
-}
-
-// Sampling grid of one axis of one RoI.
-//   start, bin: sample p lies at start + p * bin (feature-map pixels);
-//   d_first, d_step: d(sample p)/d(first corner) = d_first - p * d_step and
-//   d(sample p)/d(second corner) = p * d_step, in feature pixels per image
-//   pixel. With quantize the rounding is passed straight through (§4.3).
-template <typename T>
-struct RoIWarpAxis {
-  T start, bin, d_first, d_step;
-};
-
-template <typename T>
-MNC_MM_HOST_DEVICE inline RoIWarpAxis<T> roi_warp_axis(T c1, T c2, T scale,
-                                                      bool quantize,
-                                                      int pooled) {
-  T a1 = c1 * scale, a2 = c2 * scale;
-  if (quantize) {
-    a1 = roi_warp_round(a1);
-    a2 = roi_warp_round(a2);
-  }
-  RoIWarpAxis<T> axis;
-  axis.start = a1;
-  if (a2 >= a1) {
-    axis.bin = (a2 - a1) / static_cast<T>(pooled);
-    axis.d_first = scale;
-    axis.d_step = scale / static_cast<T>(pooled);
-  } else {  // inverted: max(a2 - a1, 0) = 0 pins every sample to a1
-    axis.bin = T(0);
-    axis.d_first = scale;
-    axis.d_step = T(0);
-  }
-  return axis;
-}
-
-// Bilinear taps of one sample coordinate on an axis of `size` pixels.
-// Returns false if the sample lies outside [-0.5, size - 0.5] or is NaN
-// (e.g. 0 * inf from an overflowing box): value 0, no gradient. In a
-// clamped region lo == hi, so the forward is flat there and the derivative
-// v(hi) - v(lo) is 0; at an integer position the derivative is the
-// right-sided one, v(lo + 1) - v(lo).
-template <typename T>
-MNC_MM_HOST_DEVICE inline bool roi_warp_taps(T pos, int size, int* lo,
-                                             int* hi, T* frac) {
-  if (!(pos >= T(-0.5) && pos <= static_cast<T>(size) - T(0.5)))
-    return false;
-  if (pos < T(0)) {
-    *lo = 0;
-    *hi = 0;
-    *frac = T(0);
-    return true;
-  }
-  *lo = static_cast<int>(pos);
-  if (*lo >= size - 1) {
-    *lo = size - 1;
-    *hi = size - 1;
-    *frac = T(0);
-    return true;
-  }
-  *hi = *lo + 1;
-  *frac = pos - static_cast<T>(*lo);
-  return true;
-}
-
-// Bilinear value from the four corners v_{y x}: v00 = F[ylo, xlo],
-// v01 = F[ylo, xhi], v10 = F[yhi, xlo], v11 = F[yhi, xhi].
-template <typename T>
-MNC_MM_HOST_DEVICE inline T roi_warp_bilinear(T v00, T v01, T v10, T v11,
-                                              T ly, T lx) {
-  return (T(1) - ly) * ((T(1) - lx) * v00 + lx * v01) +
-         ly * ((T(1) - lx) * v10 + lx * v11);
-}
-
-// d(value)/dx and d(value)/dy of the bilinear sample.
-template <typename T>
-MNC_MM_HOST_DEVICE inline void roi_warp_bilinear_grad(T v00, T v01, T v10,
-                                                      T v11, T ly, T lx,
-                                                      T* dx, T* dy) {
-  *dx = (T(1) - ly) * (v01 - v00) + ly * (v11 - v10);
-  *dy = (T(1) - lx) * (v10 - v00) + lx * (v11 - v01);
-}
+#include "roi_warp_utils.hpp"
 
 #ifdef __CUDACC__
 

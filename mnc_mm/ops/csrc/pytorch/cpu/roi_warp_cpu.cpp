@@ -1,6 +1,6 @@
 // Copyright (c) OpenMMLab. All rights reserved.
 // CPU kernels of the RoI warp (geometry and per-element math shared with the
-// CUDA kernels through roi_warp_cuda_kernel.cuh).
+// CUDA kernels through roi_warp_utils.hpp).
 //
 // The sampling grid is separable, so the taps of every output row and column
 // of every RoI are tabulated once. The backward pass is deterministic: one
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "pytorch_cpp_helper.hpp"
-#include "roi_warp_cuda_kernel.cuh"
+#include "roi_warp_utils.hpp"
 
 namespace {
 
