@@ -19,6 +19,8 @@ from typing import NamedTuple, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from ..task_modules.half_pixel import half_pixel_source, linear_taps
+
 CONVENTIONS = ('half_pixel', 'top_left')
 
 
@@ -40,13 +42,12 @@ def pixels_to_grid(pixels: Tensor, lo: Tensor, hi: Tensor, size: int,
         ``lo <= pixel <= hi`` (the kernels' inside-box test).
     """
     lo, hi = lo.unsqueeze(1), hi.unsqueeze(1)
-    ratio = size / (hi - lo + 1)
     offset = pixels - lo
     # Operation order as in the CUDA kernels (mask_render).
     if convention == 'half_pixel':
-        pos = (offset + 0.5) * ratio - 0.5
+        pos = half_pixel_source(offset, size, hi - lo + 1)
     else:
-        pos = offset * ratio
+        pos = offset * (size / (hi - lo + 1))
     return pos, (pixels >= lo) & (pixels <= hi)
 
 
@@ -64,10 +65,10 @@ def grid_to_pixels(size: int, lo: Tensor, hi: Tensor,
         Tensor: (n, size) image coordinates in px.
     """
     cells = torch.arange(size, dtype=lo.dtype, device=lo.device)
-    ratio = ((hi - lo + 1) / size).unsqueeze(1)
+    extent = (hi - lo + 1).unsqueeze(1)
     if convention == 'half_pixel':
-        return lo.unsqueeze(1) + (cells + 0.5) * ratio - 0.5
-    return lo.unsqueeze(1) + cells * ratio
+        return half_pixel_source(cells, extent, size, start=lo.unsqueeze(1))
+    return lo.unsqueeze(1) + cells * (extent / size)
 
 
 class AxisWeights(NamedTuple):
@@ -96,17 +97,15 @@ def _packed_weights(pos: Tensor, size: int, convention: str,
     if valid is not None:
         # Invalid samples may sit on inf/NaN (e.g. an empty box): park them.
         pos = torch.where(valid, pos, 0)
-    pos = pos.clamp(0, size - 1)
-    low = pos.floor()
-    frac = (pos - low).unsqueeze(-1)
-    low = low.long()
+    low, high, frac = linear_taps(pos, size)
+    frac = frac.unsqueeze(-1)
 
     def column(index):
         # Window column + 1; the two spare columns take what falls outside.
         return (index - start).clamp(-1, length) + 1
 
     low_col = column(low).unsqueeze(-1)
-    high_col = column(low.clamp(max=size - 2) + 1).unsqueeze(-1)
+    high_col = column(high).unsqueeze(-1)
     if valid is None:
         low_weight = 1 - frac
     else:

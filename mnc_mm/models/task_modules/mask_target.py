@@ -4,13 +4,15 @@ mnc_spec §6.2)."""
 import torch
 from torch import Tensor
 
+from .half_pixel import half_pixel_source
+
 
 def _half_pixel_coords(start: Tensor, size: Tensor, out: int) -> Tensor:
     """cv2 INTER_LINEAR source coordinates (R, out) of a length-``size``
-    axis starting at ``start``: ``(i + 0.5) * size / out - 0.5``, clamped
-    to the axis."""
-    i = torch.arange(out, dtype=start.dtype, device=start.device) + 0.5
-    src = i[None, :] * (size[:, None] / out) - 0.5
+    axis starting at ``start``: :func:`half_pixel_source` clamped to the
+    axis."""
+    dst = torch.arange(out, dtype=start.dtype, device=start.device)
+    src = half_pixel_source(dst, size[:, None], out)
     src = torch.minimum(src.clamp(min=0), (size - 1)[:, None])
     return start[:, None] + src
 
