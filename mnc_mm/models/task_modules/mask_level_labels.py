@@ -2,7 +2,8 @@
 """MNC's mask-level classification labels (mnc_spec §6.3, ``MaskLayer``)."""
 import torch
 from torch import Tensor
-from torch.nn import functional as F
+
+from .half_pixel import box_row_chunks, resize_box_rows
 
 
 def predicted_mask_ious(mask_probs: Tensor, rois: Tensor, gt_masks: Tensor,
@@ -25,6 +26,11 @@ def predicted_mask_ious(mask_probs: Tensor, rois: Tensor, gt_masks: Tensor,
 
     Returns:
         Tensor: (P,) IoUs in [0, 1] (0 when the union is empty).
+
+    No per-RoI loop and two host syncs: the masks are resized in groups of
+    bounded size (:func:`.half_pixel.box_row_chunks`), and the gt masks are
+    read from one bool copy of them on a canvas that spans the image and
+    all RoIs.
     """
     if mask_probs.dim() != 3 or rois.shape != (mask_probs.size(0), 4):
         raise ValueError('mask_probs must be (P, m, m) and rois (P, 4), got '
@@ -35,28 +41,57 @@ def predicted_mask_ious(mask_probs: Tensor, rois: Tensor, gt_masks: Tensor,
     if gt_masks.dim() != 3:
         raise ValueError(f'gt_masks must be (G, H, W), got '
                          f'{tuple(gt_masks.shape)}')
-    height, width = gt_masks.shape[1:]
-    boxes = torch.round(rois.detach()).long().tolist()
-    ious = mask_probs.new_zeros(rois.size(0))
-    gt_area = gt_masks.flatten(1).sum(1).float()
-    for i, (x1, y1, x2, y2) in enumerate(boxes):
-        w, h = max(x2 - x1 + 1, 1), max(y2 - y1 + 1, 1)
-        pred = F.interpolate(
-            mask_probs[i][None, None].detach().float(), size=(h, w),
-            mode='bilinear', align_corners=False)[0, 0] >= binarize_thr
-        g = int(assigned_gt_inds[i])
-        # the part of the pasted mask inside the image
-        ox1, oy1 = max(x1, 0), max(y1, 0)
-        ox2, oy2 = min(x1 + w, width), min(y1 + h, height)
-        inter = 0.
-        if ox2 > ox1 and oy2 > oy1:
-            gt_crop = gt_masks[g, oy1:oy2, ox1:ox2] > 0
-            pred_crop = pred[oy1 - y1:oy2 - y1, ox1 - x1:ox2 - x1]
-            inter = float((gt_crop & pred_crop).sum())
-        union = float(pred.sum()) + float(gt_area[g]) - inter
-        if union > 0:
-            ious[i] = inter / union
-    return ious
+    num_rois = rois.size(0)
+    if num_rois == 0:
+        return mask_probs.new_zeros(0)
+    num_gts, height, width = gt_masks.shape
+    boxes = torch.round(rois.detach()).long()
+    x1, y1 = boxes[:, 0], boxes[:, 1]
+    widths = (boxes[:, 2] - x1 + 1).clamp(min=1)
+    heights = (boxes[:, 3] - y1 + 1).clamp(min=1)
+    probs = mask_probs.detach().float()
+    gt_inds = assigned_gt_inds.long()
+    # The binary gt masks on a zero canvas that holds every RoI, so that
+    # each row of a pasted mask sits on one contiguous run of it.
+    left, top, right, bottom = torch.cat([
+        boxes[:, :2].amin(0).clamp(max=0),
+        torch.stack([x1 + widths, y1 + heights], 1).amax(0).clamp(
+            min=torch.tensor([width, height], device=boxes.device))
+    ]).tolist()
+    canvas_w = right - left
+    # (one more row: the padding of a row may run past the last one)
+    canvas = gt_masks.new_zeros(
+        (num_gts * (bottom - top) + 1) * canvas_w, dtype=torch.bool)
+    canvas[:-canvas_w].view(num_gts, bottom - top, canvas_w)[
+        :, -top:height - top, -left:width - left] = gt_masks > 0
+    # where each RoI's first row starts on the canvas
+    first = (gt_inds * (bottom - top) + y1 - top) * canvas_w + x1 - left
+    pred_area = boxes.new_zeros(num_rois)
+    inter = boxes.new_zeros(num_rois)
+    # All RoIs at once, in groups bounded in memory: the rows of each mask
+    # resized to its box, padded to the group's widest box.
+    for index, num_rows, win_w in box_row_chunks(heights, widths):
+        values, box, row = resize_box_rows(probs[index], heights[index],
+                                           widths[index], num_rows, win_w)
+        pred = values >= binarize_thr
+        pred &= torch.arange(win_w, device=boxes.device) < widths[index][
+            box, None]
+        pred = pred.view(torch.uint8)
+        index_rows = index[box]
+        pred_area.index_add_(0, index_rows,
+                             pred.sum(1, dtype=torch.int32).long())
+        # the gt under each row: win_w canvas pixels from its first one
+        gt_rows = canvas.unfold(0, win_w, 1).index_select(
+            0, first[index_rows] + row * canvas_w)
+        pred &= gt_rows.view(torch.uint8)
+        inter.index_add_(0, index_rows,
+                         pred.sum(1, dtype=torch.int32).long())
+    gt_area = gt_masks.flatten(1).sum(1).float()[gt_inds]
+    # float64, as the Python floats of the former per-RoI loop
+    inter = inter.double()
+    union = pred_area.double() + gt_area.double() - inter
+    ious = inter / torch.where(union > 0, union, 1.)
+    return ious.to(mask_probs.dtype)
 
 
 def mask_level_labels(mask_probs: Tensor, rois: Tensor, gt_masks: Tensor,

@@ -6,6 +6,7 @@ import pytest
 import torch
 from mmdet.models.task_modules.assigners import AssignResult
 from mmengine.structures import InstanceData
+from torch.nn import functional as F
 
 from mnc_mm.models.task_modules import (MNCRoISampler, mask_level_labels,
                                         predicted_mask_ious)
@@ -132,3 +133,71 @@ def test_mask_ious_match_a_cv2_reference(seed):
     expected = [_reference_iou(p, r, gts[i])
                 for p, r, i in zip(probs, rois, inds)]
     np.testing.assert_allclose(ious.numpy(), expected, atol=1e-6)
+
+
+def _loop_mask_ious(mask_probs, rois, gt_masks, assigned_gt_inds,
+                    binarize_thr=0.4):
+    """predicted_mask_ious as it was before it was batched: one RoI at a
+    time, resized with F.interpolate."""
+    height, width = gt_masks.shape[1:]
+    boxes = torch.round(rois.detach()).long().tolist()
+    ious = mask_probs.new_zeros(rois.size(0))
+    gt_area = gt_masks.flatten(1).sum(1).float()
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        w, h = max(x2 - x1 + 1, 1), max(y2 - y1 + 1, 1)
+        pred = F.interpolate(
+            mask_probs[i][None, None].detach().float(), size=(h, w),
+            mode='bilinear', align_corners=False)[0, 0] >= binarize_thr
+        g = int(assigned_gt_inds[i])
+        # the part of the pasted mask inside the image
+        ox1, oy1 = max(x1, 0), max(y1, 0)
+        ox2, oy2 = min(x1 + w, width), min(y1 + h, height)
+        inter = 0.
+        if ox2 > ox1 and oy2 > oy1:
+            gt_crop = gt_masks[g, oy1:oy2, ox1:ox2] > 0
+            pred_crop = pred[oy1 - y1:oy2 - y1, ox1 - x1:ox2 - x1]
+            inter = float((gt_crop & pred_crop).sum())
+        union = float(pred.sum()) + float(gt_area[g]) - inter
+        if union > 0:
+            ious[i] = inter / union
+    return ious
+
+
+@pytest.mark.parametrize('max_cells', [None, 2000])
+@pytest.mark.parametrize('seed', range(3))
+def test_mask_ious_match_the_per_roi_loop(seed, max_cells, monkeypatch):
+    """Batched (in one group, or in many with a small memory bound) as
+    the per-RoI loop: RoIs across and outside the image borders, empty
+    boxes, up- and downsampling, any gt dtype."""
+    if max_cells is not None:
+        monkeypatch.setattr(
+            'mnc_mm.models.task_modules.half_pixel.MAX_WINDOW_CELLS',
+            max_cells)
+    gen = torch.Generator().manual_seed(seed)
+    h, w, num_gts, num = 37, 52, 3, 40
+    gts = torch.rand(num_gts, h, w, generator=gen) > 0.4
+    gts = (gts, gts.to(torch.uint8), gts.float())[seed]
+    xy = torch.rand(num, 2, generator=gen) * torch.tensor([w + 30., h + 30.])
+    rois = torch.cat([xy, xy + torch.rand(num, 2, generator=gen) * 50 - 3],
+                     1) - 15
+    rois[:4] = torch.tensor([[-30., -20., -10., -5.], [60., 5., 90., 20.],
+                             [10., 10., 8., 12.], [0., 0., w - 1., h - 1.]])
+    probs = torch.rand(num, 21, 21, generator=gen)
+    inds = torch.randint(0, num_gts, (num, ), generator=gen)
+    ious = predicted_mask_ious(probs, rois, gts, inds)
+    expected = _loop_mask_ious(probs, rois, gts, inds)
+    assert ious.dtype == torch.float32
+    torch.testing.assert_close(ious, expected, rtol=0, atol=1e-6)
+    assert (expected > 0).sum() > 5
+    ious = predicted_mask_ious(probs.double(), rois, gts, inds, 0.6)
+    assert ious.dtype == torch.float64
+    torch.testing.assert_close(
+        ious, _loop_mask_ious(probs.double(), rois, gts, inds, 0.6),
+        rtol=0, atol=1e-6)
+
+
+def test_mask_ious_of_no_rois():
+    ious = predicted_mask_ious(torch.zeros(0, 21, 21), torch.zeros(0, 4),
+                               torch.zeros(2, 5, 5, dtype=torch.uint8),
+                               torch.zeros(0, dtype=torch.long))
+    assert ious.shape == (0, ) and ious.dtype == torch.float32
