@@ -1,7 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The shared half-pixel resize against F.interpolate, cv2 and a float64
-loop of cv2's INTER_LINEAR formula."""
-import math
+"""The shared half-pixel resize against F.interpolate (float32 and float64)
+and cv2."""
 
 import cv2
 import numpy as np
@@ -13,30 +12,6 @@ from mnc_mm.models.task_modules.half_pixel import (box_row_chunks,
                                                    half_pixel_source,
                                                    linear_taps,
                                                    resize_box_rows)
-
-
-def _cv2_formula(src, out_h, out_w):
-    """cv2.resize INTER_LINEAR written out in float64."""
-    in_h, in_w = src.shape
-
-    def taps(dst, in_size, out_size):
-        f = (dst + 0.5) * (in_size / out_size) - 0.5
-        s = math.floor(f)
-        f -= s
-        if s < 0:
-            f, s = 0., 0
-        if s >= in_size - 1:
-            f, s = 0., in_size - 1
-        return s, min(s + 1, in_size - 1), f
-
-    out = np.zeros((out_h, out_w))
-    for y in range(out_h):
-        y0, y1, fy = taps(y, in_h, out_h)
-        for x in range(out_w):
-            x0, x1, fx = taps(x, in_w, out_w)
-            out[y, x] = ((1 - fy) * ((1 - fx) * src[y0, x0] + fx * src[y0, x1])
-                         + fy * ((1 - fx) * src[y1, x0] + fx * src[y1, x1]))
-    return out
 
 
 def _resize_each(masks, heights, widths):
@@ -74,7 +49,10 @@ def test_half_pixel_source():
 
 
 @pytest.mark.parametrize('mask_size', [1, 5, 21])
-def test_matches_the_cv2_formula_in_float64(mask_size):
+def test_matches_interpolate_in_float64(mask_size):
+    """In float64 F.interpolate (bilinear, align_corners=False) computes
+    cv2's INTER_LINEAR formula, ``(dst + 0.5) * in / out - 0.5`` clamped to
+    the border, to the last bits."""
     gen = torch.Generator().manual_seed(mask_size)
     heights = torch.tensor([1, 3, 21, 40, 7])
     widths = torch.tensor([2, 50, 21, 9, 1])
@@ -83,9 +61,10 @@ def test_matches_the_cv2_formula_in_float64(mask_size):
     for mask, got, h, w in zip(masks, _resize_each(masks, heights, widths),
                                heights.tolist(), widths.tolist()):
         # the scale m / h is a reciprocal times m: last-bit differences
-        np.testing.assert_allclose(
-            got.numpy(), _cv2_formula(mask.numpy(), h, w), rtol=0,
-            atol=1e-14)
+        expected = F.interpolate(mask[None, None], size=(h, w),
+                                 mode='bilinear', align_corners=False)[0, 0]
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=0,
+                                   atol=1e-14)
 
 
 def test_matches_interpolate_and_cv2():
