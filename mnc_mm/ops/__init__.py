@@ -3,6 +3,7 @@
 Importable with torch alone (no mmcv/mmdet)."""
 from .channel_ops import group_max, group_softmax, label_pick, score_pick
 from .ext_loader import ext_available, get_op, load_ext
+from .onnx_symbolics import register_onnx_symbolics
 from .ps_roi_pool import PSRoIPool, ps_roi_max_avg_pool, ps_roi_pool
 from .roi_warp import RoIWarp, RoIWarpPool, roi_warp
 
@@ -12,3 +13,5 @@ __all__ = [
     'group_max', 'group_softmax', 'label_pick', 'score_pick',
     'RoIWarp', 'RoIWarpPool', 'roi_warp',
 ]
+
+register_onnx_symbolics()
