@@ -360,10 +360,12 @@ def ps_roi_max_avg_pool(input: Tensor, rois: Tensor, output_dim: int,
     FCIS class score, without assembling the (R, G * cig, P, P) maps.
 
     Equal to ``group_max(ps_roi_pool(input, rois, G * cig, P, k, s),
-    G).mean(dim=(2, 3))``: the same per-bin averages and winners (strict
-    ``>`` from -FLT_MAX, ties to the lowest channel, NaN never wins); the
-    bins are summed in float64. Fastest when the G * cig values of one cell
-    and position are contiguous (see the module docstring).
+    G).mean(dim=(2, 3))`` (Group_Max of the official chain, a test
+    reference in ``tests/test_ops/fcis_channel_ops.py``): the same per-bin
+    averages and winners (strict ``>`` from -FLT_MAX, ties to the lowest
+    channel, NaN never wins); the bins are summed in float64. Fastest when
+    the G * cig values of one cell and position are contiguous (see the
+    module docstring).
 
     Args:
         input (Tensor): (N, G * cig * k * k, H, W) score maps, channel

@@ -8,7 +8,8 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from mnc_mm.ops import group_max, label_pick, ps_roi_pool, score_pick
+from mnc_mm.ops import ps_roi_pool
+from test_ops.fcis_channel_ops import group_max, label_pick, score_pick
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
