@@ -40,8 +40,11 @@ MNC_MM_HOST_DEVICE inline PSRoIPoolBox<T> ps_roi_pool_box(
 // p, floor/ceil of the float limits, clamped to [0, size]. The official
 // kernel writes `floor(p * bin + start)`, which nvcc contracts to a fused
 // multiply-add; fma() here keeps CPU and CUDA identical to it at the rare
-// limits within one ulp of an integer (fcis_spec.md §1.5 item 2). Clamping
-// happens in T so that huge boxes never overflow the int conversion.
+// limits within one ulp of an integer.
+// Every input gives 0 <= *lo, *hi <= size: the clamps run in T, so huge or
+// infinite limits never reach the int conversion, and a NaN limit (e.g.
+// 0 * inf when the scaled box overflows) makes the bin empty (*lo = *hi =
+// 0): a NaN never passes `a <= b`.
 template <typename T>
 MNC_MM_HOST_DEVICE inline void ps_roi_pool_bin_range(const T start,
                                                      const T bin, const int p,
@@ -53,8 +56,13 @@ MNC_MM_HOST_DEVICE inline void ps_roi_pool_bin_range(const T start,
   const T upper = static_cast<T>(size);
   T a = floor(fma(static_cast<T>(p), bin, start));
   T b = ceil(fma(static_cast<T>(p + 1), bin, start));
-  a = a < T(0) ? T(0) : (a > upper ? upper : a);
-  b = b < T(0) ? T(0) : (b > upper ? upper : b);
+  if (!(a <= b)) {  // NaN limit (or an inverted one): empty bin
+    *lo = 0;
+    *hi = 0;
+    return;
+  }
+  a = a > T(0) ? (a < upper ? a : upper) : T(0);
+  b = b > T(0) ? (b < upper ? b : upper) : T(0);
   *lo = static_cast<int>(a);
   *hi = static_cast<int>(b);
 }
