@@ -406,14 +406,14 @@ def test_cuda_kernels_compile_without_torch(tmp_path):
                                                             'float')):
         lines += [
             f'template __global__ void roi_warp_forward_cuda_kernel<{s}, {a}>('
-            f'const int64_t, const {s}*, const {s}*, {s}*, const int, '
-            f'const int, const int, const int, const int, const {a}, '
-            f'const bool);',
+            f'const int64_t, const {s}*, const {s}*, {s}*, const int64_t, '
+            f'const int, const int, const int, const int, const int, '
+            f'const {a}, const bool);',
             'template __global__ void '
             f'roi_warp_backward_cuda_kernel<{s}, {a}>('
-            f'const {s}*, const {s}*, const {s}*, {a}*, {a}*, const int, '
-            f'const int, const int, const int, const int, const {a}, '
-            f'const bool);',
+            f'const {s}*, const {s}*, const {s}*, {a}*, {a}*, '
+            f'const int64_t, const int, const int, const int, const int, '
+            f'const int, const {a}, const bool);',
         ]
     src.write_text('\n'.join(lines) + '\n')
     proc = subprocess.run([

@@ -21,7 +21,8 @@
 template <typename scalar_t, typename acc_t>
 __global__ void roi_warp_forward_cuda_kernel(
     const int64_t nthreads, const scalar_t* input, const scalar_t* rois,
-    scalar_t* output, const int channels, const int height, const int width,
+    scalar_t* output, const int64_t batch, const int channels,
+    const int height, const int width,
     const int pooled_height, const int pooled_width, const acc_t scale,
     const bool quantize) {
   CUDA_1D_KERNEL_LOOP(index, nthreads) {
@@ -30,6 +31,7 @@ __global__ void roi_warp_forward_cuda_kernel(
     const int c = (index / pooled_width / pooled_height) % channels;
     const int64_t r = index / pooled_width / pooled_height / channels;
     const scalar_t* roi = rois + r * 5;
+    MNC_MM_CHECK_ROI(acc_t, roi, batch);
     const int64_t n = static_cast<int64_t>(static_cast<acc_t>(roi[0]));
     const RoIWarpAxis<acc_t> ax =
         roi_warp_axis<acc_t>(roi[1], roi[3], scale, quantize, pooled_width);
@@ -60,12 +62,14 @@ __global__ void roi_warp_forward_cuda_kernel(
 template <typename scalar_t, typename acc_t>
 __global__ void roi_warp_backward_cuda_kernel(
     const scalar_t* grad_output, const scalar_t* input, const scalar_t* rois,
-    acc_t* grad_input, acc_t* grad_rois, const int channels, const int height,
+    acc_t* grad_input, acc_t* grad_rois, const int64_t batch,
+    const int channels, const int height,
     const int width, const int pooled_height, const int pooled_width,
     const acc_t scale, const bool quantize) {
   __shared__ acc_t partial[4][THREADS_PER_BLOCK];
   const int64_t r = blockIdx.x;
   const scalar_t* roi = rois + r * 5;
+  MNC_MM_CHECK_ROI(acc_t, roi, batch);
   const int64_t n = static_cast<int64_t>(static_cast<acc_t>(roi[0]));
   const RoIWarpAxis<acc_t> ax =
       roi_warp_axis<acc_t>(roi[1], roi[3], scale, quantize, pooled_width);

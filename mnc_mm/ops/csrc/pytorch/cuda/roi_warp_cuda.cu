@@ -25,7 +25,8 @@ void roi_warp_forward_cuda(const at::Tensor& input, const at::Tensor& rois,
             <<<GET_BLOCKS(nthreads), THREADS_PER_BLOCK, 0, stream>>>(
                 nthreads, input.data_ptr<scalar_t>(),
                 rois.data_ptr<scalar_t>(), output.data_ptr<scalar_t>(),
-                input.size(1), input.size(2), input.size(3), pooled_height,
+                input.size(0), input.size(1), input.size(2), input.size(3),
+                pooled_height,
                 pooled_width, static_cast<acc_t>(spatial_scale), quantize);
       });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -71,7 +72,8 @@ void roi_warp_backward_cuda(const at::Tensor& grad_output,
                   input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
                   need_input ? grad_input_acc.data_ptr<acc_t>() : nullptr,
                   need_rois ? grad_rois_acc.data_ptr<acc_t>() : nullptr,
-                  input.size(1), input.size(2), input.size(3), pooled_height,
+                  input.size(0), input.size(1), input.size(2), input.size(3),
+                  pooled_height,
                   pooled_width, static_cast<acc_t>(spatial_scale), quantize);
         });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
