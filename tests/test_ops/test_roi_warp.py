@@ -2,6 +2,7 @@
 """Tests of mnc_mm.ops.roi_warp against an independent float64 reference."""
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +27,34 @@ def _round_away(v):
     return torch.sign(v) * torch.floor(v.abs() + 0.5)
 
 
+def _fma(p, b, s):
+    """``p * b + s`` rounded once to float64, as C's fma()."""
+    return float(Fraction(float(p)) * Fraction(float(b)) + Fraction(float(s)))
+
+
+def _fused(value, exact):
+    """``value`` (differentiable) carrying the float ``exact`` instead."""
+    return value + (torch.as_tensor(exact, dtype=value.dtype) -
+                    value).detach()
+
+
 def _ref_positions(c1, c2, scale, quantize, pooled):
-    """Sample positions of one axis (feature pixels), differentiable."""
+    """Sample positions of one axis (feature pixels), differentiable. The
+    kernels write ``a2 - a1`` (unrounded) and ``a1 + p * bin`` as fma(), so
+    that CPU and CUDA round them alike; so does the reference."""
     a1, a2 = c1 * scale, c2 * scale
     if quantize:  # straight-through rounding
         a1 = a1 + (_round_away(a1) - a1).detach()
         a2 = a2 + (_round_away(a2) - a2).detach()
-    length = torch.clamp(a2 - a1, min=0)
+        extent = a2 - a1
+    else:
+        extent = _fused(a2 - a1,
+                        _fma(c2.detach(), scale, -float(a1.detach())))
+    length = torch.clamp(extent, min=0)
     steps = torch.arange(pooled, dtype=c1.dtype)
-    return a1 + steps * (length / pooled)
+    bin_size = length / pooled
+    exact = [_fma(p, bin_size.detach(), a1.detach()) for p in range(pooled)]
+    return _fused(a1 + steps * bin_size, exact)
 
 
 def _ref_taps(pos, size):

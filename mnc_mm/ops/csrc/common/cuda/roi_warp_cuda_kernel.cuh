@@ -40,9 +40,9 @@ __global__ void roi_warp_forward_cuda_kernel(
     int ylo, yhi, xlo, xhi;
     acc_t ly, lx;
     acc_t val = acc_t(0);
-    if (roi_warp_taps<acc_t>(ay.start + ph * ay.bin, height, &ylo, &yhi,
+    if (roi_warp_taps<acc_t>(roi_warp_sample(ay, ph), height, &ylo, &yhi,
                              &ly) &&
-        roi_warp_taps<acc_t>(ax.start + pw * ax.bin, width, &xlo, &xhi,
+        roi_warp_taps<acc_t>(roi_warp_sample(ax, pw), width, &xlo, &xhi,
                              &lx)) {
       const scalar_t* plane = input + (n * channels + c) * height * width;
       val = roi_warp_bilinear<acc_t>(
@@ -86,9 +86,9 @@ __global__ void roi_warp_backward_cuda_kernel(
     const int c = i / pooled_width / pooled_height;
     int ylo, yhi, xlo, xhi;
     acc_t ly, lx;
-    if (!roi_warp_taps<acc_t>(ay.start + ph * ay.bin, height, &ylo, &yhi,
+    if (!roi_warp_taps<acc_t>(roi_warp_sample(ay, ph), height, &ylo, &yhi,
                               &ly) ||
-        !roi_warp_taps<acc_t>(ax.start + pw * ax.bin, width, &xlo, &xhi,
+        !roi_warp_taps<acc_t>(roi_warp_sample(ax, pw), width, &xlo, &xhi,
                               &lx))
       continue;
     const acc_t g = static_cast<acc_t>(g_roi[i]);
@@ -107,8 +107,8 @@ __global__ void roi_warp_backward_cuda_kernel(
           plane[ylo * width + xlo], plane[ylo * width + xhi],
           plane[yhi * width + xlo], plane[yhi * width + xhi], ly, lx, &dx,
           &dy);
-      sum[0] += g * dx * (ax.d_first - pw * ax.d_step);
-      sum[1] += g * dy * (ay.d_first - ph * ay.d_step);
+      sum[0] += g * dx * roi_warp_d_first(ax, pw);
+      sum[1] += g * dy * roi_warp_d_first(ay, ph);
       sum[2] += g * dx * (pw * ax.d_step);
       sum[3] += g * dy * (ph * ay.d_step);
     }

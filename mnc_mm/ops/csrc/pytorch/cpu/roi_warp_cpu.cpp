@@ -46,9 +46,9 @@ void make_taps(const scalar_t* rois, int64_t num_rois, int64_t batch,
                   Tap<T>* taps) {
     for (int p = 0; p < pooled; ++p) {
       Tap<T>& t = taps[p];
-      t.valid = roi_warp_taps<T>(axis.start + p * axis.bin, size, &t.lo,
+      t.valid = roi_warp_taps<T>(roi_warp_sample(axis, p), size, &t.lo,
                                  &t.hi, &t.frac);
-      t.d_first = axis.d_first - p * axis.d_step;
+      t.d_first = roi_warp_d_first(axis, p);
       t.d_second = p * axis.d_step;
     }
   };
