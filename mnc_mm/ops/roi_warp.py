@@ -32,6 +32,12 @@ the rounding is passed straight through (§4.3, but with the exact ratio
 ``j / w`` instead of the official ``j / w * L / (L + 1)``, and only the
 clamped direction zeroed on the last row/column, where the official kernel
 zeroes both). Column 0 (batch index) gets zero gradient.
+
+Determinism: the CPU backward is deterministic (one task per feature plane,
+fixed summation order). The CUDA backward adds with atomics in an order the
+hardware picks, so it calls torch's ``alertNotDeterministic`` (an error
+under ``torch.use_deterministic_algorithms(True)``), as torchvision's
+``roi_align`` does.
 """
 from typing import Tuple, Union
 

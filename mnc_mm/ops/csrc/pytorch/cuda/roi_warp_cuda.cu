@@ -39,6 +39,9 @@ void roi_warp_backward_cuda(const at::Tensor& grad_output,
                             at::Tensor& grad_input, at::Tensor& grad_rois,
                             int pooled_height, int pooled_width,
                             double spatial_scale, bool quantize) {
+  // atomicAdd in a thread order the hardware picks: the float sums may
+  // differ from run to run (the CPU backward is deterministic).
+  at::globalContext().alertNotDeterministic("roi_warp_backward_cuda");
   const c10::cuda::CUDAGuard device_guard(input.device());
   const bool need_input = grad_input.numel() > 0;
   const bool need_rois = grad_rois.numel() > 0;
