@@ -346,8 +346,6 @@ GOOD_ROIS = torch.tensor([[0, 1., 1, 9, 9]])
      (dict(rois=torch.tensor([[0, 1., 1, float('inf'), 9]])), ValueError,
       'rois must be finite'),
      (dict(rois=GOOD_ROIS.double()), TypeError, 'rois dtype'),
-     (dict(input=GOOD_X.half(), rois=GOOD_ROIS.half()), TypeError,
-      'input dtype'),
      (dict(input=GOOD_X.int(), rois=GOOD_ROIS.int()), TypeError,
       'input dtype'),
      (dict(input=GOOD_X.numpy()), TypeError, r'input must be a torch\.Tensor'),

@@ -289,7 +289,6 @@ def _bad_calls():
         ((feat, rois[:, :4], 2, 1.), ValueError, r'rois must be \(R, 5\)'),
         ((feat, rois[0], 2, 1.), ValueError, r'rois must be \(R, 5\)'),
         ((feat, rois.double(), 2, 1.), TypeError, 'rois dtype'),
-        ((feat.half(), rois.half(), 2, 1.), TypeError, 'input dtype'),
         ((feat.int(), rois.int(), 2, 1.), TypeError, 'input dtype'),
         ((feat, rois.to('meta'), 2, 1.), ValueError, 'rois must be on'),
         ((feat.numpy(), rois, 2, 1.), TypeError,
@@ -398,10 +397,16 @@ def test_property_finite(n, c, h, w, out, scale, quantize, coords):
 @pytest.mark.parametrize('quantize', [False, True])
 @pytest.mark.parametrize('dtype,tol', [(torch.float64, 1e-10),
                                        (torch.float32, 1e-4),
-                                       (torch.float16, 2e-2)])
+                                       (torch.float16, 2e-2),
+                                       (torch.bfloat16, 6e-2)])
 def test_cpu_cuda_parity(quantize, dtype, tol):
     for seed in range(20):
         feat, rois, size, scale = random_case(seed)
+        if dtype in (torch.float16, torch.bfloat16):
+            # The CUDA op sees the RoIs rounded to its dtype: give the CPU
+            # reference the same boxes, or a rounded corner that crosses a
+            # quantisation or sampling boundary differs by O(1).
+            rois = rois.to(dtype).double()
         grad = torch.randn(
             rois.shape[0], feat.shape[1], *size, dtype=torch.float64)
         res = {}
