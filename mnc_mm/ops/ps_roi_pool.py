@@ -26,6 +26,12 @@ to the tensor dtype (MXNet passes a float32 scale, the same for 1/16);
 ``group_size`` must be positive (MXNet maps 0 to ``pooled_size``); invalid
 RoIs raise instead of reading out of bounds; the gradient is summed in a
 fixed order on CPU (the official atomics are order-free).
+
+Determinism: the CPU backward is deterministic (each task owns its
+channels and sums in a fixed order). The CUDA backward adds with atomics in
+an order the hardware picks, so it calls torch's ``alertNotDeterministic``
+(an error under ``torch.use_deterministic_algorithms(True)``), as
+torchvision's ``roi_align`` does.
 """
 from typing import List, Optional, Tuple
 

@@ -39,6 +39,12 @@ zeroes both). Column 0 (batch index) gets zero gradient.
 The op and its backward are registered with ``torch.library`` as
 ``mnc_mm::roi_warp`` and ``mnc_mm::roi_warp_backward``, so
 ``torch.compile``, ``torch.export`` and autocast see them as ops.
+
+Determinism: the CPU backward is deterministic (one task per feature plane,
+fixed summation order). The CUDA backward adds with atomics in an order the
+hardware picks, so it calls torch's ``alertNotDeterministic`` (an error
+under ``torch.use_deterministic_algorithms(True)``), as torchvision's
+``roi_align`` does.
 """
 from typing import Tuple, Union
 
@@ -51,23 +57,29 @@ from .checks import (check_roi_inputs, check_roi_values, check_spatial_scale,
 from .ext_loader import get_op
 
 _OP = 'roi_warp'
+# The kernels take each output side as a C int.
+_MAX_SIDE = 2**31 - 1
 
 
 def _pair_size(output_size, name: str = 'output_size') -> Tuple[int, int]:
-    """Normalise an int or ``(h, w)`` to a pair of positive ints."""
+    """Normalise an int or ``(h, w)`` to a pair of ints in [1, 2**31 - 1]."""
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != 2:
-            raise ValueError(f'{name} must be an int or (h, w), got '
+            raise ValueError(f'{_OP}: {name} must be an int or (h, w), got '
                              f'{output_size!r}')
         size = tuple(output_size)
     else:
         size = (output_size, output_size)
     for v in size:
         if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f'{name} must be an int or a pair of ints, got '
-                            f'{output_size!r}')
+            raise TypeError(f'{_OP}: {name} must be an int or a pair of '
+                            f'ints, got {output_size!r}')
         if v <= 0:
-            raise ValueError(f'{name} must be positive, got {output_size!r}')
+            raise ValueError(f'{_OP}: {name} must be positive, got '
+                             f'{output_size!r}')
+        if v > _MAX_SIDE:
+            raise ValueError(f'{_OP}: {name} must be at most {_MAX_SIDE} '
+                             f'per side, got {output_size!r}')
     return size
 
 
@@ -220,8 +232,9 @@ class RoIWarpPool(RoIWarp):
         super().__init__(output_size, spatial_scale, quantize)
         self.warp_size = _pair_size(warp_size, 'warp_size')
         if any(w % o for w, o in zip(self.warp_size, self.output_size)):
-            raise ValueError(f'warp_size {self.warp_size} must be a multiple '
-                             f'of output_size {self.output_size} on each side')
+            raise ValueError(f'{_OP}: warp_size {self.warp_size} must be a '
+                             f'multiple of output_size {self.output_size} on '
+                             f'each side')
         self.kernel_size = tuple(
             w // o for w, o in zip(self.warp_size, self.output_size))
 
