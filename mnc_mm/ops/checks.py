@@ -2,6 +2,11 @@
 """Argument checks shared by the RoI ops (run before calling the
 extension) and the post-processing functions.
 
+The RoI ops' checks here read shapes, dtypes and devices only, never tensor
+values: no device-to-host sync, nothing for ``torch.compile`` to break on.
+The value checks (finite RoIs, batch index an integer in [0, N)) run in the
+C++ kernels (``TORCH_CHECK_VALUE`` on CPU, a device-side check on CUDA).
+
 Every message starts with the op's (function's) name and says what was
 expected and what was found. Needs torch only (no mmcv/mmdet), so the ops
 can use it.
@@ -101,26 +106,6 @@ def rois_as_maps_dtype(rois: Tensor, maps: Tensor) -> Tensor:
     A gradient w.r.t. ``rois`` flows back through the cast.
     """
     return rois if rois.dtype == maps.dtype else rois.to(maps.dtype)
-
-
-def check_roi_values(op: str, rois: Tensor, batch_size: int) -> None:
-    """Finite ``rois`` with integer batch indices in [0, batch_size)
-    (one device-to-host sync; runs inside the registered ops only)."""
-    if rois.shape[0] == 0:
-        return
-    idx = rois[:, 0]
-    not_finite = ~torch.isfinite(rois).all(1)
-    bad_idx = (idx != idx.floor()) | (idx < 0) | (idx >= batch_size)
-    any_not_finite, any_bad_idx = torch.stack(
-        [not_finite.any(), bad_idx.any()]).tolist()
-    if any_not_finite:
-        row = int(not_finite.nonzero()[0])
-        raise ValueError(f'{op}: rois must be finite, got row {row}: '
-                         f'{rois[row].tolist()}')
-    if any_bad_idx:
-        raise ValueError(f'{op}: rois[:, 0] (batch index) must be an integer '
-                         f'in [0, {batch_size}), got '
-                         f'{idx[bad_idx][0].item()}')
 
 
 def check_img_shape(op: str, img_shape) -> Tuple[int, int]:

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from .checks import (check_positive_int, check_roi_inputs,
-                     check_roi_values, check_spatial_scale, rois_as_maps_dtype)
+                     check_spatial_scale, rois_as_maps_dtype)
 from .ext_loader import get_op
 
 _OP = 'ps_roi_pool'
@@ -119,7 +119,6 @@ def _ps_roi_pool_op(input: Tensor, rois: Tensor,
                     pooled_size: int, group_size: int,
                     spatial_scale: float) -> Tensor:
     maps = _six_d(input, group_size)
-    check_roi_values(_OP, rois, maps.size(0))
     if channel_start is None:
         channel_start = rois.new_empty(0, dtype=torch.int64)
     else:
@@ -305,7 +304,6 @@ def _max_avg_op(input: Tensor, rois: Tensor, output_dim: int,
                 channels_per_group: int, pooled_size: int, group_size: int,
                 spatial_scale: float) -> Tensor:
     maps = _six_d(input, group_size)
-    check_roi_values(_MAX_AVG_OP, rois, maps.size(0))
     output = _scores_like(input, rois, output_dim)
     get_op('ps_roi_max_avg_pool_forward')(maps, rois.contiguous(), output,
                                           channels_per_group, pooled_size,

@@ -52,8 +52,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .checks import (check_roi_inputs, check_roi_values, check_spatial_scale,
-                     rois_as_maps_dtype)
+from .checks import check_roi_inputs, check_spatial_scale, rois_as_maps_dtype
 from .ext_loader import get_op
 
 _OP = 'roi_warp'
@@ -91,7 +90,6 @@ def _warped_like(input: Tensor, rois: Tensor, out_h: int,
 @torch.library.custom_op('mnc_mm::roi_warp', mutates_args=())
 def _roi_warp_op(input: Tensor, rois: Tensor, out_h: int, out_w: int,
                  spatial_scale: float, quantize: bool) -> Tensor:
-    check_roi_values(_OP, rois, input.size(0))
     output = _warped_like(input, rois, out_h, out_w)
     if rois.size(0) > 0:
         get_op('roi_warp_forward')(input.contiguous(), rois.contiguous(),

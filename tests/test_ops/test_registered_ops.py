@@ -139,3 +139,45 @@ def test_export_runs_and_matches_eager_for_any_number_of_rois():
         args = (inputs[0], inputs[1], inputs[2][rows])
         for got, want in zip(exported(*args), head(*args)):
             torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_wrappers_read_no_tensor_values():
+    """The Python layer checks shapes, dtypes and devices only: under
+    FakeTensorMode (tensors without data, where reading a value raises)
+    every op call of the head goes through and gives the output shapes."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    head = RoIHead()
+    real = head_inputs()
+    with FakeTensorMode() as mode:
+        fake = [mode.from_tensor(t) for t in real]
+        shapes = [tuple(out.shape) for out in head(*fake)]
+    assert shapes == [tuple(out.shape) for out in head(*real)]
+
+
+BAD_ROWS = [([0, float('nan'), 3, 40, 30], r'rois must be finite'),
+            ([0, 2, 3, float('inf'), 30], r'rois must be finite'),
+            ([2, 2, 3, 40, 30],
+             r'rois\[:, 0\] \(batch index\) must be an integer in \[0, 2\)'),
+            ([0.5, 2, 3, 40, 30], r'rois\[:, 0\] \(batch index\)')]
+
+
+@pytest.mark.parametrize('compiled', [False, True])
+@pytest.mark.parametrize('row, problem', BAD_ROWS)
+@pytest.mark.parametrize('op', ['ps_roi_pool', 'ps_roi_max_avg_pool',
+                                'roi_warp'])
+def test_bad_roi_values_raise_naming_op_and_problem(op, row, problem,
+                                                    compiled):
+    """The kernels check the values (the Python layer no longer does):
+    eager or compiled, the error names the op and the problem."""
+    calls = dict(
+        ps_roi_pool=lambda x, r: ps_roi_pool(x, r, 6, P, K, SCALE),
+        ps_roi_max_avg_pool=lambda x, r: ps_roi_max_avg_pool(
+            x, r, 3, 2, P, K, SCALE),
+        roi_warp=lambda x, r: roi_warp(x, r, 3, SCALE))
+    call = calls[op]
+    if compiled:
+        torch._dynamo.reset()
+        call = torch.compile(call, fullgraph=True, backend='aot_eager')
+    rois = torch.cat([ROIS, torch.tensor([row], dtype=torch.float64)])
+    with pytest.raises(ValueError, match=f'^{op}: {problem}'):
+        call(maps(6 * K * K), rois)
