@@ -80,7 +80,16 @@ def read_model(data):
                  domain=node.get(7, [b''])[0].decode(), attrs=attrs))
     inputs = [fields(raw)[1][0].decode() for raw in graph.get(11, [])]
     outputs = [fields(raw)[1][0].decode() for raw in graph.get(12, [])]
-    return dict(inputs=inputs, outputs=outputs, nodes=nodes, opsets=opsets)
+    shapes = [value_shape(raw) for raw in graph.get(12, [])]
+    return dict(inputs=inputs, outputs=outputs, output_shapes=shapes,
+                nodes=nodes, opsets=opsets)
+
+
+def value_shape(raw):
+    """Dims of a ValueInfoProto's tensor type (None where symbolic)."""
+    tensor = fields(fields(fields(raw)[2][0])[1][0])  # type.tensor_type
+    dims = fields(tensor[2][0]).get(1, []) if 2 in tensor else []
+    return [fields(dim).get(1, [None])[0] for dim in dims]
 
 
 @pytest.fixture(autouse=True)
@@ -150,6 +159,8 @@ def test_module_exports_custom_nodes_on_its_inputs():
     max_pool = only_node(model, 'MaxPool')
     assert max_pool['inputs'] == warp['outputs']
     assert model['outputs'] == pool['outputs'] + max_pool['outputs']
+    # The symbolics type their outputs, so shape inference goes through.
+    assert model['output_shapes'] == [[2, 2, 3, 3], [2, 3, 2, 2]]
 
 
 class FCISScores(nn.Module):
