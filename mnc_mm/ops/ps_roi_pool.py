@@ -198,14 +198,18 @@ def _check_channel_start(rois: Tensor, start: Tensor, rows: int,
 
 def _check_channel_start_values(maps: Tensor, start: Tensor,
                                 output_dim: int) -> None:
-    """``start + output_dim <= the maps' rows`` (one host sync)."""
+    """``0 <= start <= rows - output_dim``: a ValueError on CPU; on CUDA a
+    device-side assert (no host sync; the failure surfaces at the next
+    synchronisation), as the CUDA kernels check the RoI values."""
     rows = maps.size(1)
     bad = (start < 0) | (start > rows - output_dim)
-    if start.numel() and bool(bad.any()):
-        raise ValueError(
-            f'{_OP}: channel_start must lie in [0, {rows - output_dim}] '
-            f'(the maps have {rows} channel rows, output_dim {output_dim}), '
-            f'got {int(start[bad][0])}')
+    message = (f'{_OP}: channel_start must lie in [0, {rows - output_dim}] '
+               f'(the maps have {rows} channel rows, output_dim '
+               f'{output_dim})')
+    if start.is_cuda:
+        torch._assert_async(~bad.any(), message)
+    elif bool(bad.any()):
+        raise ValueError(f'{message}, got {int(start[bad][0])}')
 
 
 def ps_roi_pool(input: Tensor,

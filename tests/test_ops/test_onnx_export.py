@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from mnc_mm.ops import PSRoIPool, RoIWarp, RoIWarpPool, ext_available
-from mnc_mm.ops import ps_roi_max_avg_pool, ps_roi_pool
+from mnc_mm.ops import (PSRoIPool, RoIWarp, RoIWarpPool, ext_available,
+                        ps_roi_max_avg_pool, ps_roi_pool)
 
 pytestmark = pytest.mark.skipif(
     not ext_available(), reason='mnc_mm._ext is not built')
