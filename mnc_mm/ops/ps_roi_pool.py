@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Position-sensitive RoI pooling of FCIS (``PSROIPooling``), and its fused
-form with Group_Max and the bin average (the FCIS class score).
+"""Position-sensitive RoI pooling of FCIS (``PSROIPooling``); its fused
+form with Group_Max and the bin average (the FCIS class score) is
+:mod:`.ps_roi_max_avg_pool`.
 
 The exact recipe of the official MXNet kernel (msracver/FCIS
 ``fcis/operator_cxx/psroi_pooling.cu``, ``PSROIPoolForwardKernel`` and
@@ -17,9 +18,10 @@ The maps may come in the official layout (N, D * k * k, H, W) or as a
 values of one cell and position contiguous (what the FCIS head makes, so
 that :func:`ps_roi_max_avg_pool` adds whole vectors per cell).
 
-Both ops are registered with ``torch.library`` as ``mnc_mm::ps_roi_pool``
-and ``mnc_mm::ps_roi_max_avg_pool`` (backwards ``..._backward``), so
-``torch.compile``, ``torch.export`` and autocast see them as ops.
+The op is registered with ``torch.library`` as ``mnc_mm::ps_roi_pool``
+(backward ``mnc_mm::ps_roi_pool_backward``), so ``torch.compile``,
+``torch.export`` and autocast see it as an op. The helpers on the maps'
+layout are shared with :mod:`.ps_roi_max_avg_pool`.
 
 Differences from the MXNet op, all outside its normal use: the scale is cast
 to the tensor dtype (MXNet passes a float32 scale, the same for 1/16);
@@ -43,10 +45,9 @@ from .checks import (check_positive_int, check_roi_inputs,
 from .ext_loader import get_op
 
 _OP = 'ps_roi_pool'
-_MAX_AVG_OP = 'ps_roi_max_avg_pool'
 
 
-def _check_params(op: str, pooled_size: int, group_size: int,
+def check_ps_params(op: str, pooled_size: int, group_size: int,
                   spatial_scale: float, **dims: int) -> None:
     for name, value in (*dims.items(), ('pooled_size', pooled_size),
                         ('group_size', group_size)):
@@ -54,7 +55,7 @@ def _check_params(op: str, pooled_size: int, group_size: int,
     check_spatial_scale(op, spatial_scale)
 
 
-def _maps_rows(op: str, input: Tensor, rois: Tensor, group_size: int) -> int:
+def ps_maps_rows(op: str, input: Tensor, rois: Tensor, group_size: int) -> int:
     """Check ``input``, (N, D * k * k, H, W) maps in the official channel
     order or their (N, D, k, k, H, W) view, against ``rois``; return D."""
     if isinstance(input, Tensor) and input.dim() == 6:
@@ -73,7 +74,7 @@ def _maps_rows(op: str, input: Tensor, rois: Tensor, group_size: int) -> int:
     return input.size(1) // k2
 
 
-def _six_d(input: Tensor, group_size: int) -> Tensor:
+def ps_maps_view(input: Tensor, group_size: int) -> Tensor:
     """The (N, D, k, k, H, W) view the kernels read (``input`` itself if
     6-D; splitting the channel dimension is a view for any strides)."""
     if input.dim() == 6:
@@ -83,7 +84,7 @@ def _six_d(input: Tensor, group_size: int) -> Tensor:
     return input.view(n, c // (k * k), k, k, h, w)
 
 
-def _grad_layout(input: Tensor) -> Tuple[List[int], List[int]]:
+def grad_layout(input: Tensor) -> Tuple[List[int], List[int]]:
     """Size and strides of the zero gradient of ``input``: its own strides
     when they are dense (so the backward kernels write in the order the
     forward read), else contiguous ones."""
@@ -118,7 +119,7 @@ def _ps_roi_pool_op(input: Tensor, rois: Tensor,
                     channel_start: Optional[Tensor], output_dim: int,
                     pooled_size: int, group_size: int,
                     spatial_scale: float) -> Tensor:
-    maps = _six_d(input, group_size)
+    maps = ps_maps_view(input, group_size)
     if channel_start is None:
         channel_start = rois.new_empty(0, dtype=torch.int64)
     else:
@@ -150,7 +151,7 @@ def _ps_roi_pool_backward_op(grad_output: Tensor, rois: Tensor,
     get_op('ps_roi_pool_backward')(grad_output.contiguous(),
                                    rois.contiguous(),
                                    channel_start.contiguous(),
-                                   _six_d(grad_input, group_size), output_dim,
+                                   ps_maps_view(grad_input, group_size), output_dim,
                                    pooled_size, spatial_scale)
     return grad_input
 
@@ -164,7 +165,7 @@ def _(grad_output, rois, channel_start, input_size, input_stride,
 def _ps_roi_pool_setup(ctx, inputs, output) -> None:
     input, rois, channel_start, *params = inputs
     ctx.save_for_backward(rois, channel_start)
-    ctx.layout = _grad_layout(input)
+    ctx.layout = grad_layout(input)
     ctx.params = params
 
 
@@ -245,9 +246,9 @@ def ps_roi_pool(input: Tensor,
         Tensor: (R, D, P, P) bin averages in the dtype of ``input``;
         differentiable w.r.t. ``input``.
     """
-    _check_params(_OP, pooled_size, group_size, spatial_scale,
+    check_ps_params(_OP, pooled_size, group_size, spatial_scale,
                   output_dim=output_dim)
-    rows = _maps_rows(_OP, input, rois, group_size)
+    rows = ps_maps_rows(_OP, input, rois, group_size)
     if channel_start is None:
         if rows != output_dim:
             raise ValueError(
@@ -273,7 +274,7 @@ class PSRoIPool(nn.Module):
     def __init__(self, output_dim: int, pooled_size: int, group_size: int,
                  spatial_scale: float):
         super().__init__()
-        _check_params(_OP, pooled_size, group_size, spatial_scale,
+        check_ps_params(_OP, pooled_size, group_size, spatial_scale,
                       output_dim=output_dim)
         self.output_dim = output_dim
         self.pooled_size = pooled_size
@@ -294,113 +295,3 @@ class PSRoIPool(nn.Module):
                 f'pooled_size={self.pooled_size}, '
                 f'group_size={self.group_size}, '
                 f'spatial_scale={self.spatial_scale})')
-
-
-# --------------------------------------------------------------------------
-# PSRoIMaxAvgPool as the torch op mnc_mm::ps_roi_max_avg_pool.
-# --------------------------------------------------------------------------
-def _scores_like(input: Tensor, rois: Tensor, groups: int) -> Tensor:
-    return input.new_empty((rois.size(0), groups))
-
-
-@torch.library.custom_op('mnc_mm::ps_roi_max_avg_pool', mutates_args=())
-def _max_avg_op(input: Tensor, rois: Tensor, output_dim: int,
-                channels_per_group: int, pooled_size: int, group_size: int,
-                spatial_scale: float) -> Tensor:
-    maps = _six_d(input, group_size)
-    output = _scores_like(input, rois, output_dim)
-    get_op('ps_roi_max_avg_pool_forward')(maps, rois.contiguous(), output,
-                                          channels_per_group, pooled_size,
-                                          spatial_scale)
-    return output
-
-
-@_max_avg_op.register_fake
-def _(input, rois, output_dim, channels_per_group, pooled_size, group_size,
-      spatial_scale):
-    return _scores_like(input, rois, output_dim)
-
-
-@torch.library.custom_op('mnc_mm::ps_roi_max_avg_pool_backward',
-                         mutates_args=())
-def _max_avg_backward_op(grad_output: Tensor, input: Tensor, rois: Tensor,
-                         channels_per_group: int, pooled_size: int,
-                         group_size: int, spatial_scale: float) -> Tensor:
-    grad_input = input.new_empty_strided(*_grad_layout(input)).zero_()
-    get_op('ps_roi_max_avg_pool_backward')(grad_output.contiguous(),
-                                           _six_d(input, group_size),
-                                           rois.contiguous(),
-                                           _six_d(grad_input, group_size),
-                                           channels_per_group, pooled_size,
-                                           spatial_scale)
-    return grad_input
-
-
-@_max_avg_backward_op.register_fake
-def _(grad_output, input, rois, channels_per_group, pooled_size, group_size,
-      spatial_scale):
-    return input.new_empty_strided(*_grad_layout(input))
-
-
-def _max_avg_setup(ctx, inputs, output) -> None:
-    input, rois, _, *params = inputs
-    ctx.save_for_backward(input, rois)
-    ctx.params = params
-
-
-def _max_avg_backward(ctx, grad_output: Tensor) -> tuple:
-    input, rois = ctx.saved_tensors
-    grad_input = None
-    if ctx.needs_input_grad[0]:
-        grad_input = _max_avg_backward_op(grad_output, input, rois,
-                                          *ctx.params)
-    return grad_input, None, None, None, None, None, None
-
-
-_max_avg_op.register_autograd(_max_avg_backward,
-                              setup_context=_max_avg_setup)
-
-
-def ps_roi_max_avg_pool(input: Tensor, rois: Tensor, output_dim: int,
-                        channels_per_group: int, pooled_size: int,
-                        group_size: int, spatial_scale: float) -> Tensor:
-    """PSRoIPool, Group_Max and the average over the bins in one pass: the
-    FCIS class score, without assembling the (R, G * cig, P, P) maps.
-
-    Equal to ``group_max(ps_roi_pool(input, rois, G * cig, P, k, s),
-    G).mean(dim=(2, 3))`` (Group_Max of the official chain, a test
-    reference in ``tests/test_ops/fcis_channel_ops.py``): the same per-bin
-    averages and winners (strict ``>`` from -FLT_MAX, ties to the lowest
-    channel, NaN never wins); the bins are summed in float64. Fastest when
-    the G * cig values of one cell and position are contiguous (see the
-    module docstring).
-
-    Args:
-        input (Tensor): (N, G * cig * k * k, H, W) score maps, channel
-            ``((g * cig + j) * k + gh) * k + gw``, or their (N, G * cig, k,
-            k, H, W) view with any strides; dtypes as :func:`ps_roi_pool`.
-        rois (Tensor): (R, 5) ``[batch_idx, x1, y1, x2, y2]`` image px, any
-            floating dtype, cast to the dtype of ``input``.
-        output_dim (int): G, groups (classes incl. background in FCIS).
-        channels_per_group (int): cig (2: outside, inside).
-        pooled_size (int): P (21).
-        group_size (int): k (7).
-        spatial_scale (float): feature cells per image pixel (1/16).
-
-    Returns:
-        Tensor: (R, G) scores in the dtype of ``input``; differentiable
-        w.r.t. ``input`` (each bin's share reaches its winning channel).
-    """
-    _check_params(_MAX_AVG_OP, pooled_size, group_size, spatial_scale,
-                  output_dim=output_dim,
-                  channels_per_group=channels_per_group)
-    rows = _maps_rows(_MAX_AVG_OP, input, rois, group_size)
-    if rows != output_dim * channels_per_group:
-        raise ValueError(
-            f'{_MAX_AVG_OP}: input must have output_dim * '
-            f'channels_per_group * group_size ** 2 = '
-            f'{output_dim * channels_per_group * group_size ** 2} channels, '
-            f'got {rows * group_size ** 2}')
-    return _max_avg_op(input, rois_as_maps_dtype(rois, input), output_dim,
-                       channels_per_group, pooled_size, group_size,
-                       float(spatial_scale))
