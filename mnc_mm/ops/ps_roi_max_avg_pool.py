@@ -44,12 +44,10 @@ def _max_avg_backward_op(grad_output: Tensor, input: Tensor, rois: Tensor,
                          channels_per_group: int, pooled_size: int,
                          group_size: int, spatial_scale: float) -> Tensor:
     grad_input = input.new_empty_strided(*grad_layout(input)).zero_()
-    get_op('ps_roi_max_avg_pool_backward')(grad_output.contiguous(),
-                                           ps_maps_view(input, group_size),
-                                           rois.contiguous(),
-                                           ps_maps_view(grad_input, group_size),
-                                           channels_per_group, pooled_size,
-                                           spatial_scale)
+    get_op('ps_roi_max_avg_pool_backward')(
+        grad_output.contiguous(), ps_maps_view(input, group_size),
+        rois.contiguous(), ps_maps_view(grad_input, group_size),
+        channels_per_group, pooled_size, spatial_scale)
     return grad_input
 
 
@@ -109,8 +107,8 @@ def ps_roi_max_avg_pool(input: Tensor, rois: Tensor, output_dim: int,
         w.r.t. ``input`` (each bin's share reaches its winning channel).
     """
     check_ps_params(_MAX_AVG_OP, pooled_size, group_size, spatial_scale,
-                  output_dim=output_dim,
-                  channels_per_group=channels_per_group)
+                    output_dim=output_dim,
+                    channels_per_group=channels_per_group)
     rows = ps_maps_rows(_MAX_AVG_OP, input, rois, group_size)
     if rows != output_dim * channels_per_group:
         raise ValueError(

@@ -48,14 +48,16 @@ _OP = 'ps_roi_pool'
 
 
 def check_ps_params(op: str, pooled_size: int, group_size: int,
-                  spatial_scale: float, **dims: int) -> None:
+                    spatial_scale: float, **dims: int) -> None:
+    """Positive int sizes (``dims``, P, k) and a positive finite scale."""
     for name, value in (*dims.items(), ('pooled_size', pooled_size),
                         ('group_size', group_size)):
         check_positive_int(op, name, value)
     check_spatial_scale(op, spatial_scale)
 
 
-def ps_maps_rows(op: str, input: Tensor, rois: Tensor, group_size: int) -> int:
+def ps_maps_rows(op: str, input: Tensor, rois: Tensor,
+                 group_size: int) -> int:
     """Check ``input``, (N, D * k * k, H, W) maps in the official channel
     order or their (N, D, k, k, H, W) view, against ``rois``; return D."""
     if isinstance(input, Tensor) and input.dim() == 6:
@@ -151,8 +153,8 @@ def _ps_roi_pool_backward_op(grad_output: Tensor, rois: Tensor,
     get_op('ps_roi_pool_backward')(grad_output.contiguous(),
                                    rois.contiguous(),
                                    channel_start.contiguous(),
-                                   ps_maps_view(grad_input, group_size), output_dim,
-                                   pooled_size, spatial_scale)
+                                   ps_maps_view(grad_input, group_size),
+                                   output_dim, pooled_size, spatial_scale)
     return grad_input
 
 
@@ -247,7 +249,7 @@ def ps_roi_pool(input: Tensor,
         differentiable w.r.t. ``input``.
     """
     check_ps_params(_OP, pooled_size, group_size, spatial_scale,
-                  output_dim=output_dim)
+                    output_dim=output_dim)
     rows = ps_maps_rows(_OP, input, rois, group_size)
     if channel_start is None:
         if rows != output_dim:
@@ -275,7 +277,7 @@ class PSRoIPool(nn.Module):
                  spatial_scale: float):
         super().__init__()
         check_ps_params(_OP, pooled_size, group_size, spatial_scale,
-                      output_dim=output_dim)
+                        output_dim=output_dim)
         self.output_dim = output_dim
         self.pooled_size = pooled_size
         self.group_size = group_size
