@@ -247,14 +247,17 @@ class FCISRoIHead(BaseModule):
         """Weighted loss of every RoI: ``cls``, ``mask``, ``bbox`` (R,)."""
         labels = targets['labels']
         deltas = select_class_deltas(outs['bbox_pred'], labels)
+        # The box weights multiply the unweighted (R, 4) loss instead of
+        # going in as ``weight``: mmdet's weighted losses return a 0-d zero
+        # when no weight is positive (a batch without foreground RoIs).
+        bbox = self.loss_bbox(deltas, targets['bbox_targets'],
+                              reduction_override='none')
         return dict(
             cls=self.loss_cls(outs['cls_score'], labels,
                               reduction_override='none'),
             mask=self.loss_mask(outs['seg_logits'], targets['mask_targets'],
                                 reduction_override='none'),
-            bbox=self.loss_bbox(deltas, targets['bbox_targets'],
-                                weight=targets['bbox_weights'],
-                                reduction_override='none').sum(1))
+            bbox=(bbox * targets['bbox_weights']).sum(1))
 
     def _ohem_keep(self, per_roi: Dict[str, Tensor],
                    image_of_roi: Tensor, num_imgs: int) -> Tensor:
