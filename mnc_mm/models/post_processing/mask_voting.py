@@ -16,9 +16,10 @@ from torch import Tensor
 
 from mnc_mm.ops.checks import (check_float_tensors, check_img_shape,
                                check_positive_int, check_shape)
+from ..layers.mask_resampling import (CONVENTIONS, AxisWeights, PixelTable,
+                                      axis_weights, grid_to_pixels,
+                                      sample_separable, sample_separable_sum)
 from ..task_modules.iou_calculators import bbox_overlaps_plus_one
-from .sampling import (CONVENTIONS, AxisWeights, PixelTable, axis_weights,
-                       grid_to_pixels, sample_separable, sample_separable_sum)
 
 # NMS ranks between two raisings of the score bound in _select_detections.
 _RANKS_PER_BOUND = 16
@@ -263,7 +264,8 @@ def mask_voting(boxes: Tensor,
        ``scores[i, c]`` normalised over the candidates.
     3. Each candidate mask is rendered into its box in the image
        (``render``: ``'half_pixel'`` into the rounded box, ``'top_left'``
-       into the float box, see :mod:`.sampling`), optionally binarised at
+       into the float box, see :mod:`mnc_mm.models.layers.mask_resampling`),
+       optionally binarised at
        ``>= mask_thr``, and the weighted sum is the vote.
     4. The tight box is the extent of the vote ``>= mask_thr`` (``>`` if
        ``strict_tight_box``), or the point (W // 2, H // 2) if empty; the
