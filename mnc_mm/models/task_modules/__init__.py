@@ -5,7 +5,7 @@ sampler and mask-level labels."""
 from .box_ends import to_exclusive, to_inclusive
 from .coders import (PlusOneDeltaXYWHBBoxCoder, clip_boxes,
                      select_class_deltas)
-from .iou_calculators import BboxOverlaps2DPlusOne, bbox_overlaps_plus_one
+from .iou_calculators import BboxOverlaps2DPlusOne
 from .mask_level_labels import mask_level_labels, predicted_mask_ious
 from .mask_target import crop_mask_targets
 from .prior_generators import PyFasterRCNNAnchorGenerator
@@ -14,8 +14,7 @@ from .samplers import MNCRoISampler
 __all__ = [
     'to_exclusive', 'to_inclusive',
     'PlusOneDeltaXYWHBBoxCoder', 'clip_boxes', 'select_class_deltas',
-    'BboxOverlaps2DPlusOne',
-    'bbox_overlaps_plus_one', 'crop_mask_targets',
+    'BboxOverlaps2DPlusOne', 'crop_mask_targets',
     'PyFasterRCNNAnchorGenerator', 'MNCRoISampler', 'mask_level_labels',
     'predicted_mask_ious'
 ]
