@@ -33,7 +33,7 @@ def _fcis(ohem):
     cfg.backbone.base_channels = 8
     cfg.neck.update(in_channels=[64], out_channels=32)
     cfg.rpn_head.update(in_channels=32, feat_channels=32)
-    cfg.roi_head.update(in_channels=32, num_classes=2)
+    cfg.roi_head.mask_head.update(in_channels=32, num_classes=2)
     if not ohem:
         cfg.train_cfg.rcnn.update(sampler=NO_OHEM_SAMPLER, ohem=None)
     torch.manual_seed(0)
@@ -87,7 +87,7 @@ def _train_step(model, imgs, samples, box_layer):
 @pytest.mark.parametrize('ohem', [True, False])
 def test_fcis_trains_on_a_batch_without_gt(ohem, synthetic_batch):
     model = _fcis(ohem)
-    head = model.roi_head
+    head = model.roi_head.mask_head
     losses, grads = _train_step(model, *_batch(synthetic_batch, (0, 0)),
                                 head.conv_bbox)
     assert losses['loss_bbox'] == 0 and losses['loss_mask'] == 0
@@ -103,7 +103,7 @@ def test_fcis_trains_on_a_batch_mixing_empty_and_annotated(
         ohem, synthetic_batch):
     model = _fcis(ohem)
     losses, grads = _train_step(model, *_batch(synthetic_batch, (0, 1)),
-                                model.roi_head.conv_bbox)
+                                model.roi_head.mask_head.conv_bbox)
     assert losses['loss_bbox'] > 0 and losses['loss_mask'] > 0
     # (B, k*k*4*slots, H, W) box maps: the empty image's get no gradient
     box_map_grad = grads[0]
@@ -114,12 +114,12 @@ def test_fcis_trains_on_a_batch_mixing_empty_and_annotated(
 def test_mnc_trains_on_a_batch_without_gt(synthetic_batch):
     model = _mnc()
     losses, grads = _train_step(model, *_batch(synthetic_batch, (0, 0)),
-                                model.roi_head.cls_head.fc_reg)
+                                model.roi_head.bbox_head.fc_reg)
     for key in ('s0.loss_bbox', 's1.loss_bbox', 's0.loss_mask'):
         assert losses[key] == 0, key
     assert losses['s0.loss_cls'] > 0
     assert all(g.abs().max() == 0 for g in grads)
-    assert model.roi_head.cls_head.fc_reg.weight.grad.abs().max() == 0
+    assert model.roi_head.bbox_head.fc_reg.weight.grad.abs().max() == 0
 
 
 def test_mnc_trains_on_a_batch_mixing_empty_and_annotated(synthetic_batch):
@@ -128,7 +128,7 @@ def test_mnc_trains_on_a_batch_mixing_empty_and_annotated(synthetic_batch):
     model.roi_head.roi_extractor.register_forward_pre_hook(
         lambda mod, args: rois.append(args[1]))
     losses, grads = _train_step(model, *_batch(synthetic_batch, (1, 0)),
-                                model.roi_head.cls_head.fc_reg)
+                                model.roi_head.bbox_head.fc_reg)
     assert losses['s0.loss_bbox'] > 0 and losses['s0.loss_mask'] > 0
     # stage 2/3: the rows of the RoIs of the empty image 1 get no gradient
     stage3 = grads[-1]  # hooks run backwards: stage 3's output comes last

@@ -113,7 +113,7 @@ def test_config_builds_with_the_head_sizes(name):
     assert isinstance(layer, RoIWarpPool)
     assert (layer.warp_size, layer.output_size) == ((28, 28), (14, 14))
     assert layer.spatial_scale == 1 / 16 and layer.quantize
-    mask, cls = roi.mask_head, roi.cls_head
+    mask, cls = roi.mask_head, roi.bbox_head
     assert mask.fc_mask.in_features == chans * side * side
     assert mask.fc_mask.out_features == 256 or name.startswith('demo')
     assert mask.mask_pred.out_features == 21 * 21
@@ -234,7 +234,7 @@ def test_stage_2_3_losses_train_the_rpn_regressor(box_grad, make_batch):
 def test_stage_4_5_losses_train_the_stage_3_regressor(box_grad, make_batch):
     model = tiny_model(box_grad=box_grad)
     grads = []
-    _output_grads(model.roi_head.cls_head.fc_reg, grads)
+    _output_grads(model.roi_head.bbox_head.fc_reg, grads)
     _backward(model, make_batch((2, 1)), STAGE45)
     # one gradient comes back for stage 5's output; stage 3's only
     # through the bridge
@@ -248,7 +248,7 @@ def test_box_gradients_are_clamped(clip, make_batch):
     model = tiny_model(box_grad_clip=clip)
     rpn_grads, reg_grads = [], []
     _output_grads(model.rpn_head.rpn_reg, rpn_grads)
-    _output_grads(model.roi_head.cls_head.fc_reg, reg_grads)
+    _output_grads(model.roi_head.bbox_head.fc_reg, reg_grads)
     # only the stage-4/5 losses, which reach stage 3's regressor through
     # the bridge alone and the RPN's through the bridged RoIs; blown up so
     # that the clamp bites
