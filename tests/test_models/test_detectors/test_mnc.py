@@ -11,6 +11,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from mmengine.structures import InstanceData
 
 from mnc_mm.ops import RoIWarpPool
 
@@ -317,10 +318,28 @@ def test_overfits_one_image(make_batch):
 
 def test_demo_config_trains_and_tests_with_the_runner(shapes_root,
                                                       tiny_config, tmp_path):
-    """The real data pipeline, two training iterations, then evaluation."""
+    """The real data pipeline, two training iterations, then evaluation;
+    then the same test loop with the RoI head answering the gt instances,
+    which both metrics must score 1."""
     cfg = tiny_config(shapes_root, str(tmp_path), max_iters=2, config=TINY)
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.test()
-    assert 0 <= metrics['coco/segm_mAP'] <= 1
-    assert 0 <= metrics['voc_mask/mAP_r@0.5'] <= 1
+    keys = ('coco/segm_mAP', 'coco/bbox_mAP', 'voc_mask/mAP_r@0.5')
+    assert all(np.isfinite(metrics[k]) for k in keys)
+
+    def gt_as_predictions(x, rpn_results_list, batch_data_samples,
+                          rescale=True):
+        assert rescale  # the gts are at the original size
+        return [
+            InstanceData(
+                bboxes=gt.bboxes, labels=gt.labels,
+                scores=torch.ones(len(gt)),
+                masks=gt.masks.to_tensor(torch.bool, 'cpu'))
+            for gt in (s.gt_instances for s in batch_data_samples)
+        ]
+
+    runner.model.roi_head.predict = gt_as_predictions
+    metrics = runner.test()
+    for key in keys:
+        assert metrics[key] == pytest.approx(1.0, abs=1e-9), key
