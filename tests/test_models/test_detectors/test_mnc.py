@@ -134,6 +134,9 @@ def test_config_builds_with_the_head_sizes(name):
     # the demo trains with AdamW and box gradients off (see its config)
     assert model.box_grad == (not name.startswith('demo'))
     assert model.box_grad_clip == 1 / 512
+    # set on the heads' configs at build time, as mmdet hands them over
+    for cfg in (roi.train_cfg, model.train_cfg.rpn_proposal):
+        assert (cfg.box_grad, cfg.box_grad_clip) == (model.box_grad, 1 / 512)
 
 
 # ----------------------------------------------------------------------
