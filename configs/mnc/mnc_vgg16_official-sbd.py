@@ -10,14 +10,13 @@ model = dict(
     data_preprocessor=dict(
         mean=[102.9801, 115.9465, 122.7717], std=[1.0, 1.0, 1.0],
         bgr_to_rgb=False),
-    # All weights come from the converted checkpoint.
-    backbone=dict(init_cfg=None),
     # The converter divides the released (de-normalised) bbox_pred by
-    # these stds again. No ImageNet fcs: all come from the checkpoint.
+    # these stds again.
     roi_head=dict(
-        cls_head=dict(
-            bbox_coder=dict(target_stds=(0.1, 0.1, 0.2, 0.2)),
-            init_cfg={{_base_.cls_head_init}})),
+        cls_head=dict(bbox_coder=dict(target_stds=(0.1, 0.1, 0.2, 0.2)))),
     # The official test net: stages 4/5 warp straight to 14 x 14 and the
     # stage bridge may pick the (untrained) background regressor.
     test_cfg=dict(rcnn=dict(ext_warp='direct', bridge_with_bg=True)))
+
+# The checkpoint to test is given on the command line.
+load_from = None

@@ -40,10 +40,5 @@ model = dict(
             norm_cfg=norm_cfg,
             norm_eval=True),
         mask_head=dict(in_channels=2048, roi_feat_size=7),
-        # no hidden fcs: nothing to take from ImageNet VGG-16
         cls_head=dict(
-            in_channels=2048,
-            roi_feat_size=7,
-            pool='avg',
-            num_fcs=0,
-            init_cfg={{_base_.cls_head_init}})))
+            in_channels=2048, roi_feat_size=7, pool='avg', num_fcs=0)))
