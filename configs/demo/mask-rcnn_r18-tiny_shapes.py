@@ -4,7 +4,7 @@
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     '../_base_/datasets/shapes_instance.py',
-    '../_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
+    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
 ]
 
 width = 16  # channels of the first ResNet stage
