@@ -1,7 +1,9 @@
 # The official MNC VGG-16 model (daijifeng001/MNC `mnc_model.caffemodel.h5`,
 # converted by tools/model_converters/mnc_caffe_to_mmdet.py) with the
-# official test-time behaviour (mnc_spec §3.4, §9, §13.12; converters_spec
-# §5): 5 stages, RPN 6000 -> 300 at NMS 0.7, mask voting, SBD VOC 2012 val.
+# official test-time behaviour (daijifeng001/MNC lib/caffeWrapper/
+# TesterWrapper.py, models/VGG16/mnc_5stage/test.prototxt; each switch
+# against its official value: configs/mnc/README.md): 5 stages, RPN
+# 6000 -> 300 at NMS 0.7, mask voting, SBD VOC 2012 val.
 _base_ = './mnc_vgg16_5stage_8xb1-40k_sbd.py'
 
 model = dict(

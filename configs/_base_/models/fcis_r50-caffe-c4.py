@@ -85,6 +85,16 @@ model = dict(
     test_cfg=dict(
         rpn=dict(min_bbox_size=2),
         rcnn=dict(
+            # MIN_DROP_SIZE (network-input px) after the two RoI passes
             min_bbox_size=2,
-            mask_voting=dict(type='MaskVoting'),
+            # the official GPU voting (msracver/FCIS lib/mask/
+            # mask_transform.py gpu_mask_voting, config.py defaults)
+            mask_voting=dict(
+                type='MaskVoting',
+                preset='fcis',
+                nms_thr=0.3,
+                max_per_class=100,
+                max_per_img=100,
+                merge_iou_thr=0.5,
+                mask_thr=0.4),
             mask_thr_binary=0.4)))
