@@ -37,6 +37,9 @@ from mnc_mm.utils.runtime import add_cfg_options_argument
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'mnc', 'mnc_vgg16_official-sbd.py')
+# --init: the paper config that loads the converted init
+DEFAULT_INIT_CONFIG = osp.join(REPO, 'configs', 'mnc',
+                               'mnc_vgg16_5stage_8xb1-40k_sbd.py')
 
 
 def parse_args():
@@ -46,8 +49,11 @@ def parse_args():
                         help='official .caffemodel.h5 or .caffemodel file')
     parser.add_argument('out_file', help='output checkpoint (.pth); the '
                         'written file is OUT-<sha256[:8]>.pth')
-    parser.add_argument('--config', default=DEFAULT_CONFIG,
-                        help='the config the weights are checked against')
+    parser.add_argument(
+        '--config',
+        help='the config the weights are checked against (default: '
+        'mnc_vgg16_official-sbd.py, with --init '
+        'mnc_vgg16_5stage_8xb1-40k_sbd.py)')
     parser.add_argument(
         '--init', action='store_true',
         help='IN is the ImageNet init VGG16.mask.caffemodel: write the '
@@ -111,7 +117,9 @@ def convert(in_file: str, out_file: str, config: str, cfg_options=None,
 
 def main():
     args = parse_args()
-    path, meta = convert(args.in_file, args.out_file, args.config,
+    config = args.config or (DEFAULT_INIT_CONFIG if args.init else
+                             DEFAULT_CONFIG)
+    path, meta = convert(args.in_file, args.out_file, config,
                          args.cfg_options, args.init)
     source = meta['converted_from']
     print(f'read {source["num_layers"]} layers, '
