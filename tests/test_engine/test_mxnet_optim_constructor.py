@@ -124,6 +124,7 @@ def test_fcis_param_groups(path):
 
 
 def test_bad_configs_fail_clearly():
+    init_default_scope('mmdet')
     model = Tiny()
     base = dict(type='OptimWrapper', constructor='MXNetOptimWrapperConstructor',
                 optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
