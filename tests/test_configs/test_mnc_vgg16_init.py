@@ -59,7 +59,8 @@ def test_paper_config_loads_the_official_init(path, converted_init):
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
     # meta parameters: shapes are checked, nothing is copied
-    result = model.load_state_dict(converted_init, strict=False)
+    result = model.load_state_dict(converted_init, strict=False,
+                                   assign=True)
     assert result.unexpected_keys == []
     assert sorted({k.rsplit('.', 1)[0] for k in result.missing_keys}) == \
         sorted(HEADS[layer] for layer in FILLED)
