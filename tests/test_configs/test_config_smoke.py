@@ -214,7 +214,7 @@ def test_config_smoke(path, shapes, tmp_path):
     model.train()
     log_vars = model.train_step(pseudo_collate([train_set[0]]),
                                 optim_wrapper)
-    loss = float(log_vars['loss'])
+    loss = torch.as_tensor(log_vars['loss']).item()
     assert np.isfinite(loss) and loss > 0
     changed = [n for n, p in model.named_parameters()
                if n in before and not torch.equal(p, before[n])]
