@@ -17,8 +17,8 @@ Init files (see tests/test_configs/official_files.py):
   converters.
 
 The zero-filled official stand-ins cost no touched memory; the images are
-64-96 px. Set ``MNC_SMOKE_REPORT=<file.jsonl>`` to write one line per
-config (init file, input, loss, time, peak RSS).
+resized to 192-256 px. Set ``MNC_SMOKE_REPORT=<file.jsonl>`` to write one
+line per config (init file, input, loss, time, peak RSS).
 """
 import glob
 import json
@@ -49,7 +49,9 @@ from official_files import synthetic_caffe_net, vgg16_mask_params
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '*', '*.py'))
                  if osp.basename(osp.dirname(p)) != '_base_')
-SCALE = (96, 64)  # (long, short) side of the test images
+# (long, short) side: the paper configs' anchors (64-512 px at stride 16,
+# none across the border in training) need some to fit
+SCALE = (256, 192)
 VGG16_MASK_INIT = 'checkpoints/vgg16_mask_init.pth'
 # layers daijifeng001/MNC train.prototxt initialises with fillers
 VGG16_FILLED = ('rpn_conv_3x3', 'rpn_cls_score', 'rpn_bbox_pred',
