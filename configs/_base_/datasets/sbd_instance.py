@@ -24,6 +24,7 @@ metainfo = dict(
              (0, 82, 0), (3, 95, 161), (0, 80, 100), (183, 130, 88)])
 
 train_dataloader = dict(
+    persistent_workers=False,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
@@ -32,6 +33,7 @@ train_dataloader = dict(
         data_prefix=dict(img='img/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=1)))
 val_dataloader = dict(
+    persistent_workers=False,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

@@ -32,6 +32,7 @@ test_pipeline = [
                    'scale_factor'))
 ]
 train_dataloader = dict(
+    persistent_workers=False,
     batch_size=2,
     dataset=dict(
         type=dataset_type,
@@ -42,6 +43,7 @@ train_dataloader = dict(
         filter_cfg=dict(filter_empty_gt=True, min_size=8),
         pipeline=train_pipeline))
 val_dataloader = dict(
+    persistent_workers=False,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
