@@ -1,0 +1,4 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from .optimizers import MXNetOptimWrapperConstructor
+
+__all__ = ['MXNetOptimWrapperConstructor']
