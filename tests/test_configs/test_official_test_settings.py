@@ -57,7 +57,8 @@ OFFICIAL = {
         'model.test_cfg.rpn.scale_min_bbox_size': False,
         'model.test_cfg.rcnn.min_bbox_size': 2,
         'model.roi_head.mask_head.num_reg_classes': 2,
-        'model.roi_head.mask_head.bbox_coder.target_stds': (0.2, 0.2, 0.5, 0.5),
+        'model.roi_head.mask_head.bbox_coder.target_stds':
+        (0.2, 0.2, 0.5, 0.5),
         'model.test_cfg.rcnn.mask_voting.preset': 'fcis',
         'model.test_cfg.rcnn.mask_voting.nms_thr': 0.3,
         'model.test_cfg.rcnn.mask_voting.max_per_class': 100,
