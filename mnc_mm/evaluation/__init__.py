@@ -1,4 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from .voc_mask_ap import VOCMaskAPMetric, sds_ap, voc07_ap
+from .voc_mask_ap import VOCMaskAPMetric, sds_ap
 
-__all__ = ['VOCMaskAPMetric', 'sds_ap', 'voc07_ap']
+__all__ = ['VOCMaskAPMetric', 'sds_ap']
