@@ -9,6 +9,9 @@ result is written as ``DIR/<image name>.png`` with masks, boxes, labels and
 scores above ``--score-thr`` drawn by mmdet's DetLocalVisualizer. Models
 come from ``mmdet.apis.init_detector`` (the checkpoint loads with
 ``weights_only=True``; class names come from its ``meta.dataset_meta``).
+
+Hand-written because mmdet's image_demo.py is in its repository's demo/,
+not in the installed package.
 """
 import argparse
 import os
