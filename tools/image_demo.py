@@ -20,12 +20,14 @@ import os.path as osp
 import mmcv
 import torch
 from mmengine.config import Config
+from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.utils import ProgressBar
 from mmdet.apis import inference_detector, init_detector
 from mmdet.registry import VISUALIZERS
 
 import mnc_mm  # noqa: F401  (registers our modules)
 from mnc_mm.utils import checkpoint_io
+from mnc_mm.utils.checkpoint_fit import check_checkpoint_fits, dataset_classes
 from mnc_mm.utils.runtime import add_cfg_options_argument
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -76,6 +78,11 @@ def main():
     # no cfg_options here: init_detector then skips the backbone's init_cfg
     # (a pretrained download), as the checkpoint overwrites it anyway
     model = init_detector(cfg, args.checkpoint, device=args.device)
+    # init_detector only warns about skipped (misfit) weights: refuse them
+    check_checkpoint_fits(
+        model, CheckpointLoader.load_checkpoint(args.checkpoint, 'cpu'),
+        dataset_classes(cfg.get('test_dataloader', {}).get('dataset')),
+        args.checkpoint)
     vis_cfg = cfg.get('visualizer', dict(type='DetLocalVisualizer'))
     vis_cfg = dict(vis_cfg, name='image_demo', vis_backends=None)
     visualizer = VISUALIZERS.build(vis_cfg)
