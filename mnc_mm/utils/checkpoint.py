@@ -171,9 +171,11 @@ def safe_torch_load(filename: str, map_location=None) -> Dict:
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename}')
     try:
-        with torch.serialization.safe_globals(checkpoint_safe_globals()):
-            return torch.load(
-                filename, map_location=map_location, weights_only=True)
+        # not torch's safe_globals() context: its exit would remove these
+        # entries from the process-wide list ``import mnc_mm`` set up
+        allow_checkpoint_globals()
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         offending = _offending_globals(filename, err)
         if not offending:  # a broken pickle stream, not a forbidden global
