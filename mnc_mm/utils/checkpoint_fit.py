@@ -67,7 +67,7 @@ def check_checkpoint_fits(model: torch.nn.Module,
 def dataset_classes(dataset_cfg) -> Optional[Sequence[str]]:
     """The class names a dataset config yields: its ``metainfo.classes``,
     else its class's ``METAINFO`` (through wrappers such as
-    ConcatDataset's ``dataset``); None where neither says."""
+    RepeatDataset's ``dataset``); None where neither says."""
     from mmdet.registry import DATASETS
     while dataset_cfg is not None:
         metainfo = dataset_cfg.get('metainfo') or {}
