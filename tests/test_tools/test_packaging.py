@@ -19,7 +19,38 @@ import textwrap
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-pytestmark = pytest.mark.slow
+
+
+def read_requirements(*names):
+    """{package: specifier} of requirement files (comments skipped)."""
+    from packaging.requirements import Requirement
+    found = {}
+    for name in names:
+        with open(osp.join(REPO, 'requirements', name)) as f:
+            for line in f:
+                line = line.split('#', 1)[0].strip()
+                if line and not line.startswith('-'):
+                    req = Requirement(line)
+                    found[req.name] = req.specifier
+    return found
+
+
+def test_requirements_are_the_ranges_version_check_enforces():
+    """No pins at install: a user's environment with another patch release
+    or numpy 1.x can take mnc_mm; setuptools is a build requirement only."""
+    from packaging.specifiers import SpecifierSet
+
+    from mnc_mm.utils.version_check import COMPATIBLE
+    installed = read_requirements('runtime.txt', 'mminstall.txt')
+    for name, low, high in COMPATIBLE:
+        assert installed[name] == SpecifierSet(f'>={low},<{high}'), name
+    assert not [n for n, spec in installed.items()
+                if any(s.operator == '==' for s in spec)]
+    assert installed['numpy'].contains('1.26.4')
+    assert installed['numpy'].contains('2.2.0')
+    assert 'setuptools' not in installed
+    with open(osp.join(REPO, 'pyproject.toml')) as f:
+        assert '"setuptools' in f.read().split('[build-system]')[1]
 
 
 def _sh(cmd, **kwargs):
@@ -63,6 +94,7 @@ def installed(tmp_path_factory):
     return python, site, tmp
 
 
+@pytest.mark.slow
 def test_wheel_ships_configs_tools_and_model_index(installed):
     python, site, tmp = installed
     out = _sh([python, '-c', 'import mnc_mm, mnc_mm.ops as ops; '
@@ -77,6 +109,7 @@ def test_wheel_ships_configs_tools_and_model_index(installed):
         assert not osp.islink(osp.join(mim, name)), name
 
 
+@pytest.mark.slow
 def test_mnc_mm_base_config_and_scope(installed):
     python, _, tmp = installed
     child = tmp / 'child.py'
@@ -99,6 +132,7 @@ def test_mnc_mm_base_config_and_scope(installed):
     assert out.split()[-1] == 'FCIS'
 
 
+@pytest.mark.slow
 def test_mim_search_train_test(installed, shapes_root, tiny_config_file):
     python, _, tmp = installed
     if importlib.util.find_spec('mim') is None:
