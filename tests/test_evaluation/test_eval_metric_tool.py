@@ -12,8 +12,8 @@ import mmdet
 import numpy as np
 import pytest
 import torch
+from mmdet.datasets.api_wrappers import COCO
 from mmdet.evaluation import DumpDetResults
-from pycocotools.coco import COCO
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 EVAL_METRIC = osp.join(
