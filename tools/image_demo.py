@@ -66,6 +66,25 @@ def list_images(path):
     return images
 
 
+# torch's errors when a feature map gets smaller than a kernel
+TOO_SMALL = ('Output size is too small',
+             "Kernel size can't be greater than actual input size")
+
+
+def detect(model, img, path):
+    """``inference_detector``; an image too small for the backbone's strided
+    convolutions and poolings (e.g. 1x300) stops with its size."""
+    try:
+        return inference_detector(model, img)
+    except RuntimeError as err:
+        if not any(text in str(err) for text in TOO_SMALL):
+            raise
+        raise SystemExit(
+            f'{path} is {img.shape[0]}x{img.shape[1]} px (height x width): '
+            f'too small for this model, whose feature maps shrink below '
+            f'its kernels ({err}); pad or enlarge the image') from None
+
+
 def main():
     args = parse_args()
     images = list_images(args.input)
@@ -94,7 +113,7 @@ def main():
         img = mmcv.imread(path)  # BGR, as the test pipeline expects
         if img is None:
             raise SystemExit(f'{path} could not be read as an image')
-        result = inference_detector(model, img)
+        result = detect(model, img, path)
         name = osp.splitext(osp.basename(path))[0] + '.png'
         visualizer.add_datasample(
             name, mmcv.bgr2rgb(img), result, draw_gt=False, show=False,

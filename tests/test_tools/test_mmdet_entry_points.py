@@ -101,3 +101,24 @@ def test_pickle_calling_a_function_stays_refused(trained, tmp_path):
     assert out.returncode == 0, out.stderr[-4000:]
     assert 'REFUSED' in out.stdout
     assert not osp.exists(marker)
+
+
+def test_image_demo_on_a_one_pixel_high_image(trained, tmp_path):
+    """A 1x300 image is drawn, or refused with its size: never a traceback
+    from inside the backbone."""
+    import mmcv
+    import numpy as np
+    config, ckpt = trained
+    image = str(tmp_path / 'thin.png')
+    mmcv.imwrite(np.full((1, 300, 3), 128, np.uint8), image)
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    out = subprocess.run(
+        [sys.executable, 'tools/image_demo.py', image, config, ckpt,
+         '--out-dir', str(tmp_path / 'out'), '--device', 'cpu'],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    if out.returncode == 0:
+        assert (tmp_path / 'out' / 'thin.png').is_file()
+    else:
+        assert 'thin.png is 1x300 px (height x width): too small' in \
+            out.stderr, out.stderr[-3000:]
+        assert 'Traceback' not in out.stderr
