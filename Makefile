@@ -52,7 +52,7 @@ $(STAMPS)/mmcv: $(STAMPS)/base requirements/mmcv.txt
 	@touch $@
 
 $(STAMPS)/deps: $(STAMPS)/mmcv requirements/mminstall.txt requirements/runtime.txt requirements/tests.txt
-	$(PIP) install -q -r requirements/mminstall.txt -r requirements/runtime.txt -r requirements/tests.txt
+	$(PIP) install -q -r requirements/build.txt -r requirements/mminstall.txt -r requirements/runtime.txt -r requirements/tests.txt
 	@touch $@
 
 $(STAMPS)/ext: $(STAMPS)/deps $(EXT_SOURCES)
