@@ -10,15 +10,22 @@ and inferencer which installed package holds the scope's ``.mim`` folder
 (configs, tools, model-index.yml; see setup.py).
 """
 import mmdet.registry as mmdet_registry
+from mmdet.utils import register_all_modules
 from mmengine.config.utils import MODULE2PACKAGE
 from mmengine.registry import Registry
 
 MODULE2PACKAGE.setdefault('mnc_mm', 'mnc_mm')
+# a child looks up its parent's modules without importing the parent's
+# locations, so mmdet's modules must be registered already
+register_all_modules(init_default_scope=False)
 
 
 def _child_registries():
     return {
-        name: Registry(parent.name, parent=parent, scope='mnc_mm')
+        # importing mnc_mm registers everything (else mmengine would look
+        # for an mnc_mm.utils.register_all_modules)
+        name: Registry(parent.name, parent=parent, scope='mnc_mm',
+                       locations=['mnc_mm'])
         for name, parent in vars(mmdet_registry).items()
         if isinstance(parent, Registry) and parent.scope == 'mmdet'
     }
