@@ -79,8 +79,10 @@ def main():
                                '"auto_scale_lr.base_batch_size" in your'
                                ' configuration file.')
 
-    for path in remove_stale_temp_files(cfg.work_dir):
-        print(f'removed {path}, left by a run killed while saving')
+    # rank 0 only: another rank must not race a save of a started rank 0
+    if os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) == '0':
+        for path in remove_stale_temp_files(cfg.work_dir):
+            print(f'removed {path}, left by a run killed while saving')
     if args.resume == 'auto':
         # not mmengine's last_checkpoint: a kill can leave it empty or stale
         cfg.load_from = newest_complete_checkpoint(cfg.work_dir)
