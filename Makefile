@@ -51,8 +51,8 @@ $(STAMPS)/mmcv: $(STAMPS)/base requirements/mmcv.txt
 	$(PY) -c "import mmcv.ops; from mmcv.utils import ext_loader; assert ext_loader.check_ops_exist(), 'mmcv was installed without its compiled ops (mmcv._ext)'"
 	@touch $@
 
-$(STAMPS)/deps: $(STAMPS)/mmcv requirements/runtime.txt requirements/tests.txt
-	$(PIP) install -q -r requirements/runtime.txt -r requirements/tests.txt
+$(STAMPS)/deps: $(STAMPS)/mmcv requirements/mminstall.txt requirements/runtime.txt requirements/tests.txt
+	$(PIP) install -q -r requirements/build.txt -r requirements/mminstall.txt -r requirements/runtime.txt -r requirements/tests.txt
 	@touch $@
 
 $(STAMPS)/ext: $(STAMPS)/deps $(EXT_SOURCES)

@@ -13,10 +13,15 @@ builds ``mmcv._ext``:
 torch must already be installed, so install with
 ``pip install --no-build-isolation -e .``: an isolated build would fetch
 another torch.
+
+As mmdet's setup.py does, the configs, tools and ``model-index.yml`` go into
+``mnc_mm/.mim`` (copies in a wheel, symlinks in an editable install), where
+mim and mmengine's ``mnc_mm::`` config paths look for them.
 """
 import glob
 import os
 import os.path as osp
+import shutil
 import sys
 
 from setuptools import find_packages, setup
@@ -41,6 +46,35 @@ def parse_requirements(fname):
             if line and not line.startswith('-'):
                 reqs.append(line)
     return reqs
+
+
+def add_mim_extension():
+    """Put configs, tools and model-index.yml into ``mnc_mm/.mim``.
+
+    mmdet's ``add_mim_extension``: symlinks for an editable install
+    (``develop``/``editable_wheel``), copies for a wheel or an sdist.
+    """
+    if {'develop', 'editable_wheel'} & set(sys.argv):
+        mode = 'copy' if sys.platform == 'win32' else 'symlink'
+    elif {'sdist', 'bdist_wheel'} & set(sys.argv):
+        mode = 'copy'
+    else:
+        return
+    mim_path = osp.join(ROOT, 'mnc_mm', '.mim')
+    os.makedirs(mim_path, exist_ok=True)
+    for name in ('configs', 'tools', 'model-index.yml'):
+        src, dst = osp.join(ROOT, name), osp.join(mim_path, name)
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim_path), dst)
+        elif osp.isdir(src):
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns(
+                '__pycache__', '*.pyc'))
+        else:
+            shutil.copyfile(src, dst)
 
 
 def sources(*patterns):
@@ -96,6 +130,7 @@ def get_extensions():
     return [ext], {'build_ext': BuildExtension}
 
 
+add_mim_extension()
 ext_modules, cmdclass = get_extensions()
 
 setup(
@@ -112,6 +147,7 @@ setup(
     python_requires='>=3.9',
     install_requires=parse_requirements('runtime.txt'),
     extras_require={
+        'mim': parse_requirements('mminstall.txt'),
         'tests': parse_requirements('tests.txt'),
         'convert': parse_requirements('convert.txt')
     },

@@ -9,6 +9,9 @@ result is written as ``DIR/<image name>.png`` with masks, boxes, labels and
 scores above ``--score-thr`` drawn by mmdet's DetLocalVisualizer. Models
 come from ``mmdet.apis.init_detector`` (the checkpoint loads with
 ``weights_only=True``; class names come from its ``meta.dataset_meta``).
+
+Hand-written because mmdet's image_demo.py is in its repository's demo/,
+not in the installed package.
 """
 import argparse
 import os
@@ -17,12 +20,14 @@ import os.path as osp
 import mmcv
 import torch
 from mmengine.config import Config
+from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.utils import ProgressBar
 from mmdet.apis import inference_detector, init_detector
 from mmdet.registry import VISUALIZERS
 
 import mnc_mm  # noqa: F401  (registers our modules)
 from mnc_mm.utils import checkpoint_io
+from mnc_mm.utils.checkpoint_fit import check_checkpoint_fits, dataset_classes
 from mnc_mm.utils.runtime import add_cfg_options_argument
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -61,6 +66,25 @@ def list_images(path):
     return images
 
 
+# torch's errors when a feature map gets smaller than a kernel
+TOO_SMALL = ('Output size is too small',
+             "Kernel size can't be greater than actual input size")
+
+
+def detect(model, img, path):
+    """``inference_detector``; an image too small for the backbone's strided
+    convolutions and poolings (e.g. 1x300) stops with its size."""
+    try:
+        return inference_detector(model, img)
+    except RuntimeError as err:
+        if not any(text in str(err) for text in TOO_SMALL):
+            raise
+        raise SystemExit(
+            f'{path} is {img.shape[0]}x{img.shape[1]} px (height x width): '
+            f'too small for this model, whose feature maps shrink below '
+            f'its kernels ({err}); pad or enlarge the image') from None
+
+
 def main():
     args = parse_args()
     images = list_images(args.input)
@@ -73,6 +97,11 @@ def main():
     # no cfg_options here: init_detector then skips the backbone's init_cfg
     # (a pretrained download), as the checkpoint overwrites it anyway
     model = init_detector(cfg, args.checkpoint, device=args.device)
+    # init_detector only warns about skipped (misfit) weights: refuse them
+    check_checkpoint_fits(
+        model, CheckpointLoader.load_checkpoint(args.checkpoint, 'cpu'),
+        dataset_classes(cfg.get('test_dataloader', {}).get('dataset')),
+        args.checkpoint)
     vis_cfg = cfg.get('visualizer', dict(type='DetLocalVisualizer'))
     vis_cfg = dict(vis_cfg, name='image_demo', vis_backends=None)
     visualizer = VISUALIZERS.build(vis_cfg)
@@ -84,7 +113,7 @@ def main():
         img = mmcv.imread(path)  # BGR, as the test pipeline expects
         if img is None:
             raise SystemExit(f'{path} could not be read as an image')
-        result = inference_detector(model, img)
+        result = detect(model, img, path)
         name = osp.splitext(osp.basename(path))[0] + '.png'
         visualizer.add_datasample(
             name, mmcv.bgr2rgb(img), result, draw_gt=False, show=False,

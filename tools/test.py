@@ -4,6 +4,8 @@
 CHECKPOINT is a local path or an http(s) URL; URLs are downloaded into the
 torch hub cache, the ``-<sha256 prefix>`` of the file name is checked and
 the file is loaded with ``weights_only=True`` (see mnc_mm.utils.checkpoint).
+Unlike mmdet's, a checkpoint whose heads or classes do not fit the config
+is an error, not a warning (mnc_mm.utils.checkpoint_fit).
 """
 import argparse
 import os
@@ -16,6 +18,7 @@ from mmengine.runner import Runner
 
 import mnc_mm  # noqa: F401  (registers our modules)
 from mnc_mm.utils import checkpoint_io
+from mnc_mm.utils.checkpoint_fit import check_checkpoint_fits, dataset_classes
 from mnc_mm.utils.dist import LAUNCHERS
 from mnc_mm.utils.runtime import add_cfg_options_argument, load_tool_config
 
@@ -130,6 +133,11 @@ def main():
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
 
+    # load here, not in runner.test(), to refuse a checkpoint that misfits
+    checkpoint = runner.load_checkpoint(args.checkpoint, map_location='cpu')
+    check_checkpoint_fits(runner.model, checkpoint,
+                          dataset_classes(cfg.test_dataloader.dataset),
+                          args.checkpoint)
     runner.test()
 
 

@@ -3,8 +3,10 @@
 
 Same flags as mmdet 3.x. Differences: ``mnc_mm`` is imported (so its modules
 are registered even without ``custom_imports``), checkpoints load with
-``weights_only=True`` and mnc_mm's allow-list, distributed runs work without
-a GPU (gloo), and ``--amp`` without CUDA stops with a clear message.
+``weights_only=True`` and mnc_mm's allow-list and are written atomically,
+``--resume`` takes the newest complete checkpoint (a kill mid-write cannot
+leave it nothing to resume from), distributed runs work without a GPU
+(gloo), and ``--amp`` without CUDA stops with a clear message.
 """
 import argparse
 import os
@@ -15,6 +17,8 @@ from mmengine.runner import Runner
 import mnc_mm  # noqa: F401  (registers our modules)
 from mnc_mm.utils import checkpoint_io
 from mnc_mm.utils.dist import LAUNCHERS
+from mnc_mm.utils.fileio import remove_stale_temp_files
+from mnc_mm.utils.resume import newest_complete_checkpoint
 from mnc_mm.utils.runtime import (add_cfg_options_argument,
                                   check_amp_available, load_tool_config)
 
@@ -75,9 +79,18 @@ def main():
                                '"auto_scale_lr.base_batch_size" in your'
                                ' configuration file.')
 
+    # rank 0 only: another rank must not race a save of a started rank 0
+    if os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) == '0':
+        for path in remove_stale_temp_files(cfg.work_dir):
+            print(f'removed {path}, left by a run killed while saving')
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        # not mmengine's last_checkpoint: a kill can leave it empty or stale
+        cfg.load_from = newest_complete_checkpoint(cfg.work_dir)
+        cfg.resume = cfg.load_from is not None
+        print(f'--resume: from the newest complete checkpoint {cfg.load_from}'
+              if cfg.resume else
+              f'no complete checkpoint in {cfg.work_dir}: training from the '
+              f'start')
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume

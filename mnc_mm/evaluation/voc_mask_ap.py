@@ -13,7 +13,8 @@ FCIS ``lib/dataset/pascal_voc_eval.py``; mnc_spec §9.7, fcis_spec §6.4):
   without gt of its class is a false positive;
 - recall = TP / #gt of the class, precision = TP / (TP + FP);
 - AP = VOC07 11-point AP: mean over t in ``np.arange(0., 1.1, 0.1)`` of
-  the max precision at recall >= t (0 if none). Like the official code this
+  the max precision at recall >= t (0 if none), which is mmdet's
+  ``average_precision(mode='11points')``. Like the official code this
   uses the float thresholds as ``arange`` produces them, e.g. 0.3 is
   0.30000000000000004, so a recall of exactly 3/10 does not reach it;
 - mAP^r = mean of the per-class APs, at IoU 0.5 and 0.7.
@@ -34,25 +35,9 @@ from mmengine.logging import MMLogger
 from pycocotools import mask as mask_utils
 
 from mmdet.datasets.api_wrappers import COCO
+from mmdet.evaluation.functional import average_precision
 from mmdet.registry import METRICS
 from mmdet.structures.mask import encode_mask_results
-
-
-def voc07_ap(recall: np.ndarray, precision: np.ndarray) -> float:
-    """VOC07 11-point AP, thresholds exactly ``np.arange(0., 1.1, 0.1)``.
-
-    Args:
-        recall (np.ndarray): (D,) cumulative recall, non-decreasing.
-        precision (np.ndarray): (D,) cumulative precision.
-
-    Returns:
-        float: AP in [0, 1].
-    """
-    ap = 0.
-    for t in np.arange(0., 1.1, 0.1):
-        reached = recall >= t
-        ap += precision[reached].max() / 11. if reached.any() else 0.
-    return float(ap)
 
 
 def match_sds(ious: np.ndarray, iou_thr: float) -> np.ndarray:
@@ -105,7 +90,7 @@ def sds_ap(scores: List[np.ndarray], ious: List[np.ndarray], num_gts: int,
     fp_cum = np.cumsum(1. - tp)
     recall = tp_cum / num_gts
     precision = tp_cum / np.maximum(tp_cum + fp_cum, np.finfo(np.float64).eps)
-    return voc07_ap(recall, precision)
+    return float(average_precision(recall, precision, mode='11points'))
 
 
 @METRICS.register_module()
@@ -149,15 +134,28 @@ class VOCMaskAPMetric(BaseMetric):
                 self._coco_api = COCO(path)
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Keep scores, labels and RLE masks of the predictions (and gt)."""
+        """Keep scores, labels and RLE masks of the predictions (and gt).
+
+        Predicted masks may already be RLE (a list of dicts), as in a
+        ``tools/test.py --out`` pickle read by mmdet's ``eval_metric.py``;
+        ``CocoMetric`` takes both too.
+        """
         for sample in data_samples:
             pred = sample['pred_instances']
+            masks = pred['masks']
             result = dict(
                 img_id=sample['img_id'],
                 scores=_to_numpy(pred['scores']).astype(np.float64),
                 labels=_to_numpy(pred['labels']).astype(np.int64),
-                masks=encode_mask_results(_to_numpy(pred['masks'])))
+                masks=list(masks) if isinstance(masks, (list, tuple)) else
+                encode_mask_results(_to_numpy(masks)))
             if self._coco_api is None:
+                if 'gt_instances' not in sample:
+                    raise KeyError(
+                        f'{type(self).__name__} without ann_file reads the gt '
+                        f'from each data sample\'s gt_instances, found none '
+                        f'(keys: {sorted(sample)}); a tools/test.py --out '
+                        f'pickle has no gt: set ann_file')
                 gt = sample['gt_instances']
                 masks = gt['masks']
                 masks = (masks.to_ndarray()

@@ -3,35 +3,50 @@
 
 torch >= 2.6 unpickles with ``weights_only=True``. A checkpoint written by
 mmengine's Runner also holds its message hub (``HistoryBuffer``), numpy
-arrays and numpy dtypes, so a plain ``torch.load`` refuses it and ``--resume``,
-``load_from`` and ``tools/test.py`` all fail. Instead of turning safe loading
-off, we allow-list exactly the globals such checkpoints contain and keep
-``weights_only=True``; anything else (a callable, an arbitrary class) is
-refused with an error that names the global and the file.
+arrays and numpy dtypes, so a plain ``torch.load`` refuses it and
+``--resume``, ``load_from``, ``init_detector`` and ``DetInferencer`` all
+fail. Instead of turning safe loading off, ``import mnc_mm`` allow-lists
+exactly the globals such checkpoints contain with torch's own
+``torch.serialization.add_safe_globals`` (:func:`allow_checkpoint_globals`)
+and keeps ``weights_only=True``: a pickle that calls anything else (a
+function, an arbitrary class) is still refused by torch.
 
 :func:`register_safe_checkpoint_loaders` routes mmengine's local-path and
-http(s) checkpoint schemes through :func:`safe_torch_load`. It is not called
-on ``import mnc_mm``: our tools enter :func:`mnc_mm.utils.checkpoint_io`,
-which registers it for the length of their run and restores mmengine's own
-loaders afterwards. URLs are downloaded into torch's hub cache
-(``$TORCH_HOME/hub/checkpoints``) atomically, and a ``-<sha256 prefix>`` in
-the file name is checked, as mmdet's model-zoo names carry one.
+http(s) checkpoint schemes through :func:`safe_torch_load`, whose errors
+name the refused global and the file. Our tools enter
+:func:`mnc_mm.utils.checkpoint_io`, which registers it for the length of
+their run and restores mmengine's own loaders afterwards. URLs are
+downloaded into torch's hub cache (``$TORCH_HOME/hub/checkpoints``) by
+torch.hub, which checks a ``-<sha256 prefix>`` in the file name; the size is
+checked against ``Content-Length``, and a file that fails a check or fails
+to load is never left in the cache.
 """
 import hashlib
+import importlib
 import os
 import os.path as osp
 import pickle
 import re
+import warnings
 import zipfile
-from typing import Dict, List, Optional
+from types import ModuleType
+from typing import Dict, List, Optional, Tuple
+from urllib.error import URLError
 from urllib.parse import urlparse
+from urllib.request import Request, urlopen
 
 import numpy as np
 import torch
 
 # ``name-<hex>.pth``: the hex run is a sha256 prefix (torch.hub's rule).
 HASH_REGEX = re.compile(r'-([a-f0-9]{8,64})\.')
-_UNSUPPORTED_GLOBAL = re.compile(r'Unsupported global: GLOBAL ([\w.]+)')
+# torch's two refusals: a global off the allow-list, and one from a blocked
+# module (``os``, ``posix``, ...), which legacy (non-zip) files report.
+_UNSUPPORTED_GLOBAL = re.compile(
+    r'(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)')
+# Where numpy keeps ``_reconstruct`` and ``scalar``: numpy 2 moved
+# ``numpy.core`` to ``numpy._core``; pickles name the one they were saved by.
+NUMPY_MULTIARRAY_MODULES = ('numpy._core.multiarray', 'numpy.core.multiarray')
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -74,7 +89,11 @@ def checkpoint_safe_globals() -> List[object]:
     Entries are objects, or ``(object, 'module.name')`` for a stand-in.
     """
     from mmengine.logging import HistoryBuffer
-    multiarray = np._core.multiarray
+    multiarray = numpy_multiarray()
+    # a file saved under the other numpy major names the other module
+    numpy_rebuilders = [(getattr(multiarray, name), f'{module}.{name}')
+                        for module in NUMPY_MULTIARRAY_MODULES
+                        for name in ('_reconstruct', 'scalar')]
     dtype_classes = sorted({type(np.dtype(code))
                             for code in np.typecodes['All']
                             if code not in 'OMmV'},
@@ -82,12 +101,36 @@ def checkpoint_safe_globals() -> List[object]:
     return [
         HistoryBuffer,
         (_history_buffer_getattr, 'builtins.getattr'),
-        multiarray._reconstruct,
-        multiarray.scalar,
+        *numpy_rebuilders,
         np.ndarray,
         np.dtype,
         *dtype_classes,
     ]
+
+
+def numpy_multiarray(candidates=NUMPY_MULTIARRAY_MODULES) -> ModuleType:
+    """numpy's ``multiarray`` module: the first of ``candidates`` to import.
+
+    ``numpy._core.multiarray`` on numpy 2, ``numpy.core.multiarray`` on
+    numpy 1 (where ``numpy._core`` does not exist).
+    """
+    for name in candidates:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError(f'none of {list(candidates)} can be imported with '
+                      f'numpy {np.__version__}')
+
+
+def allow_checkpoint_globals() -> None:
+    """Allow-list :func:`checkpoint_safe_globals` for every ``torch.load``.
+
+    Called on ``import mnc_mm``, so mmdet's ``init_detector``,
+    ``DetInferencer`` and mmengine's loaders read Runner checkpoints with
+    ``weights_only=True``. Nothing on the list can run code from a file.
+    """
+    torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 
 def _global_name(entry) -> str:
@@ -106,6 +149,15 @@ def _offending_globals(filename: str, err: Exception) -> List[str]:
         _UNSUPPORTED_GLOBAL.findall(str(err))
 
 
+def _torch_reason(err: Exception) -> str:
+    """torch's error text without its advice to load with
+    ``weights_only=False``, which would run whatever the file holds."""
+    lines = str(err).replace(torch.serialization.UNSAFE_MESSAGE, '')
+    return ' '.join(
+        line.strip() for line in lines.splitlines()
+        if line.strip() and 'weights_only' not in line)
+
+
 def safe_torch_load(filename: str, map_location=None) -> Dict:
     """``torch.load`` with ``weights_only=True`` and the mmengine allow-list.
 
@@ -119,14 +171,17 @@ def safe_torch_load(filename: str, map_location=None) -> Dict:
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename}')
     try:
-        with torch.serialization.safe_globals(checkpoint_safe_globals()):
-            return torch.load(
-                filename, map_location=map_location, weights_only=True)
+        # not torch's safe_globals() context: its exit would remove these
+        # entries from the process-wide list ``import mnc_mm`` set up
+        allow_checkpoint_globals()
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         offending = _offending_globals(filename, err)
         if not offending:  # a broken pickle stream, not a forbidden global
             raise CorruptCheckpointError(
-                f'checkpoint {filename} is corrupt: {err}') from err
+                f'checkpoint {filename} is corrupt: {_torch_reason(err)}') \
+                from None
         raise UnsafeCheckpointError(
             f'refused to load checkpoint {filename}: its pickle references '
             f'{", ".join(offending)}, which is not on mnc_mm\'s allow-list of '
@@ -136,7 +191,7 @@ def safe_torch_load(filename: str, map_location=None) -> Dict:
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         raise CorruptCheckpointError(
             f'checkpoint {filename} is truncated or not a torch checkpoint '
-            f'({type(err).__name__}: {err})') from err
+            f'({type(err).__name__}: {_torch_reason(err)})') from None
 
 
 def sha256_of(filename: str, chunk: int = 1 << 20) -> str:
@@ -148,38 +203,83 @@ def sha256_of(filename: str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def download_checkpoint(url: str, model_dir: Optional[str] = None) -> str:
-    """Download ``url`` into the hub cache once; return the cached path.
+def announced_size(url: str, timeout: float = 30.) -> Optional[int]:
+    """The ``Content-Length`` the server gives for ``url`` (a HEAD request);
+    None where it gives none or HEAD fails."""
+    try:
+        with urlopen(Request(url, method='HEAD'), timeout=timeout) as resp:
+            length = resp.headers.get('Content-Length', '')
+    except (URLError, OSError, ValueError):
+        return None
+    return int(length) if length.isdigit() else None
 
-    The download goes to a temporary file that is renamed into place only
-    when complete and, if the name carries ``-<sha256 prefix>.``, only when
-    the digest matches; a failed download leaves nothing in the cache.
-    """
+
+def _cache_entry(url: str, model_dir: Optional[str]) -> Tuple[str, str]:
+    """(cached path, sha256 prefix in the name or None) for ``url``."""
     model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
     os.makedirs(model_dir, exist_ok=True)
     name = osp.basename(urlparse(url).path)
     if not name:
         raise ValueError(f'checkpoint URL has no file name: {url}')
-    cached = osp.join(model_dir, name)
     match = HASH_REGEX.search(name)
-    prefix = match.group(1) if match else None
-    if osp.exists(cached):
-        if prefix and not sha256_of(cached).startswith(prefix):
-            raise CorruptCheckpointError(
-                f'cached checkpoint {cached} does not match the sha256 '
-                f'prefix {prefix} in its name; delete it to download again')
-        return cached
+    return osp.join(model_dir, name), match.group(1) if match else None
+
+
+def download_and_load(url: str, cached: str, prefix: Optional[str],
+                      map_location=None) -> Dict:
+    """Download ``url``, check it, load it, and only then cache it.
+
+    torch.hub's ``download_url_to_file`` does the download and the sha256
+    ``prefix`` check; the size is compared with the server's
+    ``Content-Length`` (a connection cut short ends the body without an
+    error) and the file must load with :func:`safe_torch_load`. A file that
+    fails any check is deleted: nothing that cannot load enters the cache.
+    """
+    partial = f'{cached}.{os.getpid()}.partial'
+    expected = announced_size(url)
     try:
-        torch.hub.download_url_to_file(url, cached, hash_prefix=prefix)
-    except RuntimeError as err:
-        if 'invalid hash value' in str(err):
+        try:
+            torch.hub.download_url_to_file(url, partial, hash_prefix=prefix)
+        except RuntimeError as err:
+            if 'invalid hash value' not in str(err):
+                raise
             raise CorruptCheckpointError(
                 f'download of {url} failed the sha256 check: the file does '
                 f'not start with the prefix {prefix} given in its name '
                 f'(corrupt or truncated download); nothing was cached') \
                 from None
-        raise
-    return cached
+        size = osp.getsize(partial)
+        if expected is not None and size != expected:
+            raise CorruptCheckpointError(
+                f'download of {url} was cut short: {size} of the {expected} '
+                f'bytes its Content-Length announced arrived; nothing was '
+                f'cached, run again to download it again')
+        try:
+            checkpoint = safe_torch_load(partial, map_location)
+        except (CorruptCheckpointError, UnsafeCheckpointError) as err:
+            raise type(err)(f'downloaded from {url}, not cached: {err}') \
+                from None
+        os.replace(partial, cached)
+        return checkpoint
+    finally:
+        if osp.exists(partial):
+            os.remove(partial)
+
+
+def load_cached(cached: str, prefix: Optional[str], map_location=None):
+    """The cached checkpoint, or None (and no file) where it fails to load."""
+    if not osp.exists(cached):
+        return None
+    if prefix and not sha256_of(cached).startswith(prefix):
+        raise CorruptCheckpointError(
+            f'cached checkpoint {cached} does not match the sha256 '
+            f'prefix {prefix} in its name; delete it to download again')
+    try:
+        return safe_torch_load(cached, map_location)
+    except CorruptCheckpointError as err:
+        warnings.warn(f'{err}; deleting it and downloading again')
+        os.remove(cached)
+        return None
 
 
 def load_from_url(filename: str, map_location=None,
@@ -187,13 +287,21 @@ def load_from_url(filename: str, map_location=None,
     """mmengine ``http(s)://`` scheme: rank 0 downloads, then all load."""
     from mmengine.dist import barrier, get_dist_info
     rank, world_size = get_dist_info()
+    cached, prefix = _cache_entry(filename, model_dir)
+    checkpoint = None
     if rank == 0:
-        cached = download_checkpoint(filename, model_dir)
+        checkpoint = load_cached(cached, prefix, map_location)
+        if checkpoint is None:
+            checkpoint = download_and_load(
+                filename, cached, prefix, map_location)
     if world_size > 1:
         barrier()
         if rank > 0:
-            cached = download_checkpoint(filename, model_dir)
-    return safe_torch_load(cached, map_location)
+            checkpoint = load_cached(cached, prefix, map_location)
+            if checkpoint is None:  # rank 0 failed and raised
+                raise CorruptCheckpointError(
+                    f'rank 0 could not download {filename} into {cached}')
+    return checkpoint
 
 
 def register_safe_checkpoint_loaders() -> None:

@@ -18,7 +18,11 @@ LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
 def _env_from_slurm() -> Dict[str, str]:
-    """RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR from SLURM variables."""
+    """RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR from SLURM variables.
+
+    mmengine's ``_init_dist_slurm`` parses the same variables but then calls
+    ``torch.cuda.set_device``, which fails without a GPU; hence this copy.
+    """
     node_list = os.environ['SLURM_NODELIST']
     master = subprocess.getoutput(
         f'scontrol show hostname {node_list} | head -n1')
@@ -31,7 +35,8 @@ def _env_from_slurm() -> Dict[str, str]:
 
 
 def _env_from_mpi() -> Dict[str, str]:
-    """RANK/WORLD_SIZE/LOCAL_RANK from Open MPI variables."""
+    """RANK/WORLD_SIZE/LOCAL_RANK from Open MPI variables (mmengine's
+    ``_init_dist_mpi`` calls ``torch.cuda.set_device`` on them)."""
     return dict(
         RANK=os.environ['OMPI_COMM_WORLD_RANK'],
         WORLD_SIZE=os.environ['OMPI_COMM_WORLD_SIZE'],

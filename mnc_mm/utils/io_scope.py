@@ -7,7 +7,8 @@ saves and loads exactly as without mnc_mm. Inside
 ``with checkpoint_io():`` mmengine loads local and http(s) checkpoints with
 :func:`~mnc_mm.utils.checkpoint.safe_torch_load` (``weights_only=True`` plus
 the allow-list of mmengine checkpoint contents) and writes local files
-atomically (:class:`~mnc_mm.utils.fileio.AtomicLocalBackend`); on exit the
+atomically (:class:`~mnc_mm.utils.fileio.AtomicLocalBackend`, which also
+keeps an old checkpoint until the next one is written); on exit the
 previous loaders and backends come back. Our tools (``tools/train.py``,
 ``tools/test.py``, ``tools/image_demo.py``, the benchmarks) run inside it.
 """
@@ -26,7 +27,8 @@ def checkpoint_io() -> Iterator[None]:
     from mmengine.runner.checkpoint import CheckpointLoader
 
     from .checkpoint import register_safe_checkpoint_loaders
-    from .fileio import register_atomic_local_backend
+    from .fileio import (forget_deferred_removals,
+                         register_atomic_local_backend, run_deferred_removals)
 
     schemes = OrderedDict(CheckpointLoader._schemes)
     backends = dict(registry_utils.backends)
@@ -35,7 +37,9 @@ def checkpoint_io() -> Iterator[None]:
     register_atomic_local_backend()
     try:
         yield
+        run_deferred_removals()  # a run that ended well: drop old checkpoints
     finally:
+        forget_deferred_removals()  # after an error: keep them
         CheckpointLoader._schemes = schemes
         # other modules hold these dicts: restore them in place
         for table, saved in ((registry_utils.backends, backends),

@@ -10,7 +10,8 @@ COMPATIBLE = (
     ('mmengine', '0.7.1', '1.0.0'),
     ('mmdet', '3.0.0', '4.0.0'),
 )
-INSTALL_HINT = 'run `make install` (pins: requirements/runtime.txt)'
+INSTALL_HINT = ('run `make install` (ranges: requirements/mminstall.txt and '
+                'requirements/runtime.txt)')
 
 
 def check_versions() -> None:

@@ -6,7 +6,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from mnc_mm.evaluation import VOCMaskAPMetric, sds_ap, voc07_ap
+from mmdet.evaluation.functional import average_precision
+
+from mnc_mm.evaluation import VOCMaskAPMetric, sds_ap
 
 
 def box_mask(y0, y1, x0, x1, shape=(10, 10)):
@@ -36,13 +38,30 @@ def evaluate(samples, classes, **kwargs):
     return metric.evaluate(len(samples))
 
 
-def test_voc07_ap_uses_arange_thresholds():
-    # 11 thresholds np.arange(0., 1.1, 0.1); the 4th is 0.30000000000000004,
-    # so a recall of exactly 0.3 reaches only t = 0, 0.1, 0.2: AP = 3/11.
-    assert voc07_ap(np.array([0.3]), np.array([1.])) == pytest.approx(3 / 11)
-    assert voc07_ap(np.array([0.5, 1.]), np.array([1., .5])) == \
-        pytest.approx((6 * 1. + 5 * .5) / 11)
-    assert voc07_ap(np.zeros(0), np.zeros(0)) == 0.
+def official_voc07_ap(recall, precision):
+    """VOC07 11-point AP as MNC ``lib/utils/voc_eval.py`` ``voc_ap`` and
+    FCIS ``lib/dataset/pascal_voc_eval.py`` write it (use_07_metric)."""
+    ap = 0.
+    for t in np.arange(0., 1.1, 0.1):
+        p = 0. if np.sum(recall >= t) == 0 else np.max(precision[recall >= t])
+        ap += p / 11.
+    return ap
+
+
+def test_mmdet_11points_ap_is_the_official_voc07_ap():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(0, 30))
+        tp = rng.random(n) < 0.6
+        num_gts = max(1, int(tp.sum()) + int(rng.integers(0, 3)))
+        recall = np.cumsum(tp) / num_gts
+        precision = np.cumsum(tp) / np.arange(1, n + 1)
+        # mmdet sums in float32: equal up to its rounding
+        assert average_precision(recall, precision, mode='11points') == \
+            pytest.approx(official_voc07_ap(recall, precision), abs=2e-7)
+    # the 4th threshold is 0.30000000000000004: recall 0.3 reaches 3 of 11
+    assert average_precision(np.array([0.3]), np.array([1.]),
+                             '11points') == pytest.approx(3 / 11)
     assert sds_ap([], [], 3, 0.5) == 0.
 
 
@@ -154,3 +173,28 @@ def test_agrees_with_coco_ap50():
     res = evaluate(samples, ('thing', ))
     assert ap50 == pytest.approx(5 / 8)
     assert res['voc_mask/mAP_r@0.5'] == pytest.approx(ap50)
+
+
+def _hand_samples():
+    a, b = box_mask(0, 5, 0, 5), box_mask(5, 10, 5, 10)
+    return [sample(1, [(0, a), (1, b)], [(0.9, 0, a), (0.8, 1, a),
+                                         (0.7, 1, box_mask(5, 10, 5, 8))]),
+            sample(2, [(0, b)], [(0.6, 0, box_mask(4, 10, 4, 10))])]
+
+
+def test_rle_predictions_as_in_an_out_pickle():
+    """mmdet's DumpDetResults (``tools/test.py --out``) stores the masks as
+    RLE; the metric gives the same numbers on them as on the tensors."""
+    from mmdet.structures.mask import encode_mask_results
+    as_tensors = _hand_samples()
+    as_rle = _hand_samples()
+    for s in as_rle:
+        pred = s['pred_instances']
+        pred['masks'] = encode_mask_results(pred['masks'].numpy())
+    expected = evaluate(as_tensors, ('A', 'B'))
+    assert evaluate(as_rle, ('A', 'B')) == expected
+    assert 0 < expected['voc_mask/mAP_r@0.7'] < 1
+
+    del as_rle[0]['gt_instances']
+    with pytest.raises(KeyError, match='set ann_file'):
+        evaluate(as_rle, ('A', 'B'))

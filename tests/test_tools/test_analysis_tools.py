@@ -125,6 +125,27 @@ def test_image_demo(trained, shapes_root, tmp_path):
     assert 'Traceback' not in missing.stderr + broken.stderr
 
 
+def test_checkpoint_for_other_classes_is_refused_at_test_time(
+        trained, shapes_root):
+    """tools/test.py and image_demo.py stop, naming both shapes or both class
+    lists, where mmengine would only warn and evaluate a random head."""
+    _, config, ckpt, _ = trained
+    one_class = ['--cfg-options', 'model.roi_head.bbox_head.num_classes=1',
+                 'model.roi_head.mask_head.num_classes=1']
+    for tool in (['tools/test.py', config, ckpt],
+                 ['tools/image_demo.py', osp.join(shapes_root, 'val'), config,
+                  ckpt, '--out-dir', osp.join(osp.dirname(config), 'x')]):
+        out = run(*tool, *one_class)
+        assert out.returncode != 0
+        assert 'roi_head.bbox_head.fc_cls.weight: checkpoint (4, 128) vs ' \
+            'config (2, 128)' in out.stderr, out.stderr[-3000:]
+    renamed = run('tools/test.py', config, ckpt, '--cfg-options',
+                  'test_dataloader.dataset.metainfo.classes=[a,b,c]')
+    assert renamed.returncode != 0
+    assert "trained on the classes ('circle', 'square', 'triangle') but " \
+        "the config evaluates ('a', 'b', 'c')" in renamed.stderr
+
+
 def test_browse_dataset(trained, shapes_root, tmp_path):
     _, config, _, _ = trained
     out_dir = tmp_path / 'browse'

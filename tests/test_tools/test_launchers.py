@@ -175,11 +175,74 @@ def test_resume_after_sigkill(tmp_path, shapes_root, write_config):
     out = run([sys.executable, 'tools/train.py', config, '--work-dir',
                str(work), '--resume'], tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert 'Auto resumed from the latest checkpoint' in out.stdout
+    assert '--resume: from the newest complete checkpoint' in out.stdout
     assert 'Iter(train) [ 1/10]' not in out.stdout
     assert 'Iter(train) [10/10]' in out.stdout
     assert (work / 'iter_10.pth').exists()
     assert not [name for name in os.listdir(work) if name.endswith('.tmp')]
+
+
+# Dies by SIGKILL at the worst moment of a checkpoint save: mmengine has
+# removed the previous checkpoint (max_keep_ckpts=1) and truncated
+# ``last_checkpoint`` (its plain open('w')), half the new file is written.
+KILL_HOOK = '''
+import os
+import signal
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillWhileSavingHook(Hook):
+    def __init__(self, at_iter):
+        self.at_iter = at_iter
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        if runner.iter + 1 != self.at_iter:
+            return
+        open(os.path.join(runner.work_dir, 'last_checkpoint'), 'w').close()
+        with open(os.path.join(runner.work_dir,
+                               f'.iter_{self.at_iter}.pth.a1b2c3d4.tmp'),
+                  'wb') as f:
+            f.write(b'PK' + bytes(1000))
+        os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def test_kill_while_saving_keeps_one_checkpoint(tmp_path, shapes_root,
+                                                tiny_config_file):
+    """max_keep_ckpts=1 and a SIGKILL mid-save: the previous checkpoint
+    survives, --resume ignores the empty last_checkpoint and starts from
+    it, the temp file is removed and files keep the umask's mode."""
+    (tmp_path / 'kill_hook.py').write_text(KILL_HOOK)
+    config = tiny_config_file(tmp_path / 'tiny.py', shapes_root, 4, extra="""
+        custom_imports = dict(imports=['mnc_mm', 'kill_hook'])
+        custom_hooks = [dict(type='KillWhileSavingHook', at_iter=3)]
+        default_hooks = dict(
+            logger=dict(interval=1),
+            checkpoint=dict(interval=1, by_epoch=False, max_keep_ckpts=1))
+        """)
+    work = tmp_path / 'work'
+    train = [sys.executable, 'tools/train.py', config, '--work-dir',
+             str(work)]
+    out = run(train, tmp_path)
+    assert out.returncode == -signal.SIGKILL, out.stderr[-3000:]
+    names = set(os.listdir(work))
+    assert {'.iter_3.pth.a1b2c3d4.tmp', 'iter_2.pth',
+            'last_checkpoint'} <= names, names
+    assert not {'iter_1.pth', 'iter_3.pth'} & names, names
+    assert (work / 'last_checkpoint').read_text() == ''
+
+    resumed = tiny_config_file(tmp_path / 'resume.py', shapes_root, 4)
+    out = run(['bash', '-c', 'umask 002 && exec "$@"', 'train', *train[:2],
+               resumed, *train[3:], '--resume'], tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert f'from the newest complete checkpoint {work / "iter_2.pth"}' \
+        in out.stdout
+    assert 'Iter(train) [3/4]' in out.stdout
+    assert 'Iter(train) [2/4]' not in out.stdout
+    assert not [name for name in os.listdir(work) if name.endswith('.tmp')]
+    assert (work / 'iter_4.pth').stat().st_mode & 0o777 == 0o664
 
 
 FAKE_SRUN = """#!/usr/bin/env bash

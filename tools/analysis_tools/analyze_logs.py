@@ -12,6 +12,9 @@ line: train lines carry ``step``, ``iter`` (and ``epoch``), losses and
 A key is matched exactly, else by its last ``/`` part as mmdet does
 (``segm_mAP`` finds ``coco/segm_mAP``). Plots are drawn with matplotlib's
 Agg backend unless ``--backend`` says otherwise.
+
+Hand-written because mmdet's tool groups records by ``epoch`` and so does
+not read the iteration-based logs of the MNC and demo schedules.
 """
 import argparse
 import json

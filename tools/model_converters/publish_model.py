@@ -5,6 +5,10 @@ Keeps only ``meta`` and ``state_dict`` (drops the optimizer, schedulers and
 message hub), writes ``OUT-<first 8 hex of sha256>.pth`` atomically and
 prints its path. ``tools/test.py CONFIG https://.../OUT-<sha8>.pth`` checks
 that prefix after downloading.
+
+Hand-written because mmdet's saves the legacy non-zip format, whose pickle
+torch cannot inspect for unsafe globals, and renames with a background
+``mv``; this one writes a zip checkpoint atomically.
 """
 import argparse
 import hashlib
