@@ -337,3 +337,32 @@ def test_planted_build_control(planted_ext):
     agrees: the failures above come from the bugs, not from the build."""
     run_cases(planted_ext, check_ps_roi_max_avg_pool, torch.float64,
               channels_last=False, backward=False)
+
+
+def test_backward_launchers_alert_nondeterminism(host_ext):
+    """The atomic CUDA backwards call alertNotDeterministic: an error under
+    torch.use_deterministic_algorithms(True), as torchvision's roi_align."""
+    maps = torch.randn(1, 1, 1, 1, 4, 4)
+    rois = torch.tensor([[0., 0., 0., 3., 3.]])
+    feat = maps.view(1, 1, 4, 4)
+    none = torch.empty(0, dtype=torch.int64)
+    calls = [
+        lambda: host_ext.PSRoIPoolBackwardCUDAKernelLauncher(
+            torch.ones(1, 1, 2, 2), rois, none, torch.zeros_like(maps), 1,
+            2, 1.0),
+        lambda: host_ext.PSRoIMaxAvgPoolBackwardCUDAKernelLauncher(
+            torch.ones(1, 1), maps, rois, torch.zeros_like(maps), 1, 2, 1.0),
+        lambda: host_ext.roi_warp_backward_cuda(
+            torch.ones(1, 1, 2, 2), feat, rois, torch.empty_like(feat),
+            torch.empty_like(rois), 2, 2, 1.0, False),
+    ]
+    torch.use_deterministic_algorithms(True)
+    try:
+        for call in calls:
+            with pytest.raises(RuntimeError,
+                               match='does not have a deterministic'):
+                call()
+    finally:
+        torch.use_deterministic_algorithms(False)
+    for call in calls:  # and run without the switch
+        call()
