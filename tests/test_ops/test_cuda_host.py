@@ -90,8 +90,12 @@ def build_host_ext(csrc: str, mode: str, cache_dir: str):
 
 
 @pytest.fixture(scope='session')
-def host_cache(request):
-    return str(request.config.cache.mkdir('mnc_mm_host_cuda'))
+def host_cache(request, tmp_path_factory):
+    """pytest's cache (builds survive between runs), else a temp dir."""
+    cache = getattr(request.config, 'cache', None)
+    if cache is None:  # -p no:cacheprovider
+        return str(tmp_path_factory.mktemp('mnc_mm_host_cuda'))
+    return str(cache.mkdir('mnc_mm_host_cuda'))
 
 
 @pytest.fixture(scope='module', params=list(MODES))

@@ -229,8 +229,8 @@ def main() -> int:
             traceback.print_exc()
             print(f'{name}: FAILED, {type(err).__name__}: {err}', flush=True)
             failed.append(name)
-    print(f'VERDICT: {"FAIL (" + ", ".join(failed) + ")" if failed else "PASS"}'
-          f' on {args.device}')
+    verdict = f'FAIL ({", ".join(failed)})' if failed else 'PASS'
+    print(f'VERDICT: {verdict} on {args.device}')
     return 1 if failed else 0
 
 
