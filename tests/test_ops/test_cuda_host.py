@@ -12,8 +12,10 @@ CUDA code and through ``mnc_mm._ext``'s CPU kernels, on the random problems
 of ``test_ps_roi_pool.py`` and ``test_roi_warp.py``: once compiled plainly,
 once with multiply-adds fused (``-mfma -ffp-contract=fast``, as nvcc
 compiles), where the CPU and CUDA bin limits must still agree (the shared
-helpers write the fused expressions as ``fma()``). A last build plants four
-bugs in a copy of the sources and shows that each is caught.
+helpers write the fused expressions as ``fma()``); without those fma()
+calls the plain and fused builds pool different cells (a test below). A
+last build plants four bugs in a copy of the sources and shows that each
+is caught.
 """
 import hashlib
 import os
@@ -35,7 +37,8 @@ HOST_DIR = osp.join(HERE, 'cuda_host')
 CSRC = osp.join(HERE, '..', '..', 'mnc_mm', 'ops', 'csrc')
 MODES = {
     'plain': ['-ffp-contract=off'],
-    'fma': ['-mfma', '-ffp-contract=fast'],
+    # GCC forms FMAs in a pass that -O1 skips: -fexpensive-optimizations.
+    'fma': ['-mfma', '-ffp-contract=fast', '-fexpensive-optimizations'],
 }
 # Probability that a GPU thread is switched out at a memory write.
 PREEMPT = 0.2
@@ -68,7 +71,7 @@ def build_host_ext(csrc: str, mode: str, cache_dir: str):
         open(osp.join(HOST_DIR, f)).read()
         for f in ('host_cuda.h', 'tsan_hooks.h'))
     digest = hashlib.sha1(
-        (source + deps + mode).encode()).hexdigest()[:12]
+        (source + deps + ' '.join(MODES[mode])).encode()).hexdigest()[:12]
     name = f'mnc_mm_host_cuda_{mode}_{digest}'
     build_dir = osp.join(cache_dir, name)
     os.makedirs(build_dir, exist_ok=True)
@@ -370,3 +373,54 @@ def test_backward_launchers_alert_nondeterminism(host_ext):
         torch.use_deterministic_algorithms(False)
     for call in calls:  # and run without the switch
         call()
+
+
+# --------------------------------------------------------------------------
+# Why the helpers spell out fma(): the same sources without it give
+# different bins once multiply-adds are fused (as nvcc does).
+# --------------------------------------------------------------------------
+UNFUSED = [
+    ('common/ps_roi_pool_utils.hpp',
+     'fma(round(x2) + T(1), spatial_scale, -start_w)',
+     '(round(x2) + T(1)) * spatial_scale - start_w'),
+    ('common/ps_roi_pool_utils.hpp',
+     'fma(round(y2) + T(1), spatial_scale, -start_h)',
+     '(round(y2) + T(1)) * spatial_scale - start_h'),
+    ('common/ps_roi_pool_utils.hpp', 'fma(static_cast<T>(p), bin, start)',
+     'static_cast<T>(p) * bin + start'),
+    ('common/ps_roi_pool_utils.hpp', 'fma(static_cast<T>(p + 1), bin, start)',
+     'static_cast<T>(p + 1) * bin + start'),
+]
+
+
+def test_without_fma_the_fused_build_differs(tmp_path_factory, host_cache):
+    """PSRoIPool with the helpers' fma() calls written as plain `a * b + c`:
+    compiled plainly and with FMA contraction it pools different cells on
+    some random problems of test_ps_roi_pool.py (scales 0.3 and 1/13); with
+    the fma() calls both builds match the CPU kernels (tests above)."""
+    csrc = str(tmp_path_factory.mktemp('unfused') / 'csrc')
+    shutil.copytree(CSRC, csrc)
+    for path, old, new in UNFUSED:
+        full = osp.join(csrc, path)
+        with open(full) as f:
+            text = f.read()
+        assert old in text, f'{old!r} not in {path}'
+        with open(full, 'w') as f:
+            f.write(text.replace(old, new))
+    builds = [build_host_ext(csrc, mode, host_cache) for mode in MODES]
+    differ = 0
+    for seed in range(150):
+        maps, rois, dims, pooled, scale = ps_problem(seed, torch.float32,
+                                                     False)
+        outs = []
+        for host in builds:
+            host.set_schedule(seed, 0.)
+            out = maps.new_empty(rois.shape[0], dims, pooled, pooled)
+            host.PSRoIPoolForwardCUDAKernelLauncher(
+                maps, rois, torch.empty(0, dtype=torch.int64), out, dims,
+                pooled, scale)
+            outs.append(out)
+        differ += not torch.allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    print(f'unfused helpers: plain and FMA builds differ on {differ} of '
+          f'150 problems')
+    assert differ > 0
