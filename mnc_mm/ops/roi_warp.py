@@ -163,8 +163,9 @@ def roi_warp(input: Tensor,
     See the module docstring for the exact sampling convention.
 
     Args:
-        input (Tensor): features (N, C, H, W); float32/float64 (also
-            float16 and bfloat16 where the extension was built with them).
+        input (Tensor): features (N, C, H, W); float16, bfloat16, float32
+            or float64 on CPU and CUDA (float16 and bfloat16 compute and
+            accumulate gradients in float32).
         rois (Tensor): (R, 5) rows ``[batch_idx, x1, y1, x2, y2]`` in image
             pixels, on the device of ``input``; any floating dtype, cast to
             the dtype of ``input`` (see

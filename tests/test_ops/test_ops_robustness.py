@@ -129,3 +129,27 @@ def test_kernels_check_roi_values():
         assert message.startswith(prefix + ': rois'), line
         assert ('(batch index) must be an integer in [0, 2)' in message
                 or 'rois must be finite' in message), line
+
+
+def test_kernel_checks_channel_start():
+    """A channel_start that leaves fewer than output_dim rows is refused by
+    the CPU kernel itself (it read past the maps)."""
+    out = run_child('''
+        import torch
+        from mnc_mm.ops import load_ext
+        ext = load_ext()
+        maps = torch.randn(1, 3, 1, 1, 4, 4)
+        rois = torch.tensor([[0., 0., 0., 3., 3.]])
+        for start in (2, -1):
+            try:
+                ext.ps_roi_pool_forward(maps, rois, torch.tensor([start]),
+                                        maps.new_empty(1, 2, 2, 2), 2, 2, 1.)
+            except ValueError as err:
+                print(err)
+        ''')
+    lines = out.strip().splitlines()
+    assert len(lines) == 2, out
+    for line, start in zip(lines, (2, -1)):
+        assert line.startswith('ps_roi_pool: channel_start must lie in '
+                               f'[0, 1] (3 channel rows, 2 pooled), got '
+                               f'{start}'), line

@@ -496,28 +496,31 @@ def test_cuda_max_avg_pool_matches_cpu(dtype, tol, layout):
 
 @pytest.mark.skipif(shutil.which('nvcc') is None, reason='requires nvcc')
 def test_cuda_kernel_header_compiles_without_torch(tmp_path):
-    """All four kernels instantiate for float and double with plain nvcc,
-    with the parameter lists the launchers in ps_roi_pool_cuda.cu pass."""
+    """All four kernels instantiate with plain nvcc for float, double, half
+    and bfloat16 (these two with float accumulation), with the parameter
+    lists the launchers in ps_roi_pool_cuda.cu pass."""
     signatures = {
         'ps_roi_pool_forward':
-        'const int64_t, const {T}*, const PSRoIPoolMaps, const {T}*, '
-        'const int64_t*, {T}*, const {T}, const int, const int',
+        'const int64_t, const {S}*, const PSRoIPoolMaps, const {S}*, '
+        'const int64_t*, {S}*, const {A}, const int, const int',
         'ps_roi_pool_backward':
-        'const int64_t, const {T}*, const {T}*, const int64_t*, {T}*, '
-        'const PSRoIPoolMaps, const {T}, const int, const int',
+        'const int64_t, const {S}*, const {S}*, const int64_t*, {A}*, '
+        'const PSRoIPoolMaps, const {A}, const int, const int',
         'ps_roi_max_avg_pool_forward':
-        'const int64_t, const {T}*, const PSRoIPoolMaps, const {T}*, {T}*, '
-        'const {T}, const int, const int',
+        'const int64_t, const {S}*, const PSRoIPoolMaps, const {S}*, {S}*, '
+        'const {A}, const int, const int',
         'ps_roi_max_avg_pool_backward':
-        'const int64_t, const {T}*, const {T}*, const PSRoIPoolMaps, '
-        'const {T}*, {T}*, const PSRoIPoolMaps, const {T}, const int, '
+        'const int64_t, const {S}*, const {S}*, const PSRoIPoolMaps, '
+        'const {S}*, {A}*, const PSRoIPoolMaps, const {A}, const int, '
         'const int',
     }
-    lines = ['#include "ps_roi_pool_cuda_kernel.cuh"']
-    for t in ('float', 'double'):
+    lines = ['#include <cuda_bf16.h>', '#include <cuda_fp16.h>',
+             '#include "ps_roi_pool_cuda_kernel.cuh"']
+    for s, a in (('float', 'float'), ('double', 'double'),
+                 ('__half', 'float'), ('__nv_bfloat16', 'float')):
         for kernel, args in signatures.items():
             lines.append(f'template __global__ void {kernel}_cuda_kernel'
-                         f'<{t}, {t}>({args.format(T=t)});')
+                         f'<{s}, {a}>({args.format(S=s, A=a)});')
     src = tmp_path / 'ps_roi_pool_instantiate.cu'
     src.write_text('\n'.join(lines) + '\n')
     common = osp.abspath(CSRC_COMMON)

@@ -427,9 +427,10 @@ def test_cpu_cuda_parity(quantize, dtype, tol):
 def test_cuda_kernels_compile_without_torch(tmp_path):
     """The .cuh kernels build with plain nvcc, no torch headers."""
     src = tmp_path / 'roi_warp_instantiate.cu'
-    lines = ['#include <cuda_fp16.h>', '#include "roi_warp_cuda_kernel.cuh"']
-    for s, a in (('float', 'float'), ('double', 'double'), ('__half',
-                                                            'float')):
+    lines = ['#include <cuda_bf16.h>', '#include <cuda_fp16.h>',
+             '#include "roi_warp_cuda_kernel.cuh"']
+    for s, a in (('float', 'float'), ('double', 'double'),
+                 ('__half', 'float'), ('__nv_bfloat16', 'float')):
         lines += [
             f'template __global__ void roi_warp_forward_cuda_kernel<{s}, {a}>('
             f'const int64_t, const {s}*, const {s}*, {s}*, const int64_t, '

@@ -32,11 +32,12 @@
 inline void check_spatial_scale(const char* op, const double spatial_scale,
                                 const at::ScalarType dtype) {
   const bool in_double = dtype == at::kDouble;
-  const double used =
-      in_double ? spatial_scale
-                : (std::fabs(spatial_scale) > FLT_MAX
-                       ? std::copysign(INFINITY, spatial_scale)
-                       : static_cast<double>(static_cast<float>(spatial_scale)));
+  // Out-of-range double -> float conversions are undefined: saturate first.
+  const double as_float =
+      std::fabs(spatial_scale) > FLT_MAX
+          ? std::copysign(INFINITY, spatial_scale)
+          : static_cast<double>(static_cast<float>(spatial_scale));
+  const double used = in_double ? spatial_scale : as_float;
   TORCH_CHECK_VALUE(std::isfinite(used) && used > 0, op,
                     ": spatial_scale must be positive and finite in ",
                     in_double ? "float64" : "float32",

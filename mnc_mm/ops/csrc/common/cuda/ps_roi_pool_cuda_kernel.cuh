@@ -190,37 +190,50 @@ __global__ void ps_roi_pool_backward_cuda_kernel(
   }
 }
 
-// One thread per output element (n, g) of the (R, G) scores, G = rows /
-// cig: the mean over the P * P bins of the Group_Max of group g, summed in
-// double in row-major bin order. An empty bin (and a RoI of an invalid batch
-// index) adds 0.
+// One block per output element (n, g) of the (R, G) scores, G = rows /
+// cig (grid-stride over them): the mean over the P * P bins of the
+// Group_Max of group g. The block's threads split the bins, each summing
+// its bins in double; a tree reduction in shared memory then adds the
+// threads' sums in a fixed order (deterministic). An empty bin adds 0.
+// Launch with a power-of-two blockDim.x <= THREADS_PER_BLOCK (the launcher
+// picks the smallest one >= P * P, at least 32).
 template <typename scalar_t, typename acc_t>
 __global__ void ps_roi_max_avg_pool_forward_cuda_kernel(
-    const int64_t nthreads, const scalar_t* maps_data,
+    const int64_t num_outputs, const scalar_t* maps_data,
     const PSRoIPoolMaps maps, const scalar_t* rois, scalar_t* output,
     const acc_t spatial_scale, const int cig, const int pooled_size) {
+  __shared__ double partial[THREADS_PER_BLOCK];
   const int64_t num_groups = maps.rows / cig;
-  CUDA_1D_KERNEL_LOOP(index, nthreads) {
+  const int num_bins = pooled_size * pooled_size;
+  for (int64_t index = blockIdx.x; index < num_outputs;
+       index += gridDim.x) {  // uniform across the block
     const int64_t g = index % num_groups;
     const int64_t n = index / num_groups;
     double total = 0.;
-    for (int ph = 0; ph < pooled_size; ++ph) {
-      for (int pw = 0; pw < pooled_size; ++pw) {
-        PSRoIPoolCudaBin bin;
-        if (!ps_roi_pool_cuda_bin<scalar_t, acc_t>(rois + n * 5,
-                                                   spatial_scale, maps,
-                                                   pooled_size, ph, pw,
-                                                   &bin)) {
-          continue;
-        }
-        acc_t best;
-        ps_roi_group_max_cuda<scalar_t, acc_t>(maps_data, maps, bin, g, cig,
-                                               &best);
-        total += static_cast<double>(best);
+    for (int p = threadIdx.x; p < num_bins; p += blockDim.x) {
+      PSRoIPoolCudaBin bin;
+      if (!ps_roi_pool_cuda_bin<scalar_t, acc_t>(
+              rois + n * 5, spatial_scale, maps, pooled_size, p / pooled_size,
+              p % pooled_size, &bin)) {
+        continue;
       }
+      acc_t best;
+      ps_roi_group_max_cuda<scalar_t, acc_t>(maps_data, maps, bin, g, cig,
+                                             &best);
+      total += static_cast<double>(best);
     }
-    output[index] = static_cast<scalar_t>(static_cast<acc_t>(
-        total / (static_cast<double>(pooled_size) * pooled_size)));
+    partial[threadIdx.x] = total;
+    __syncthreads();
+    for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+      if (threadIdx.x < stride)
+        partial[threadIdx.x] += partial[threadIdx.x + stride];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+      output[index] = static_cast<scalar_t>(static_cast<acc_t>(
+          partial[0] / (static_cast<double>(pooled_size) * pooled_size)));
+    }
+    __syncthreads();  // partial is reused by the next output
   }
 }
 

@@ -415,8 +415,20 @@ void ps_roi_max_avg_pool_backward_cpu_kernel(const at::Tensor& grad_output,
   });
 }
 
-const int64_t* start_ptr(const at::Tensor& channel_start) {
-  return channel_start.numel() ? channel_start.data_ptr<int64_t>() : nullptr;
+// The per-RoI first channel rows, or null (rows 0..output_dim of every
+// RoI). Each start must leave output_dim rows of the maps' `rows`: checked
+// here, in the kernel, so the Python layer needs no host sync for it.
+const int64_t* start_ptr(const at::Tensor& channel_start, const int64_t rows,
+                         const int output_dim) {
+  if (channel_start.numel() == 0) return nullptr;
+  const int64_t* start = channel_start.data_ptr<int64_t>();
+  for (int64_t n = 0; n < channel_start.numel(); ++n) {
+    TORCH_CHECK_VALUE(start[n] >= 0 && start[n] + output_dim <= rows,
+                      "ps_roi_pool: channel_start must lie in [0, ",
+                      rows - output_dim, "] (", rows, " channel rows, ",
+                      output_dim, " pooled), got ", start[n], " for RoI ", n);
+  }
+  return start;
 }
 
 }  // namespace
@@ -433,8 +445,8 @@ void ps_roi_pool_forward_cpu(const at::Tensor& maps, const at::Tensor& rois,
                              const double spatial_scale) {
   MNC_MM_DISPATCH_CPU(maps.scalar_type(), "ps_roi_pool_forward", [&] {
     ps_roi_pool_forward_cpu_kernel<scalar_t, at::opmath_type<scalar_t>>(
-        maps, rois, start_ptr(channel_start), output, output_dim, pooled_size,
-        spatial_scale);
+        maps, rois, start_ptr(channel_start, maps.size(1), output_dim), output,
+        output_dim, pooled_size, spatial_scale);
   });
 }
 
@@ -447,9 +459,11 @@ void ps_roi_pool_backward_cpu(const at::Tensor& grad_output,
   MNC_MM_DISPATCH_CPU(grad_output.scalar_type(), "ps_roi_pool_backward", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     at::Tensor grad_acc = acc_grad_buffer<acc_t>(grad_maps, true);
+    const int64_t* start =
+        start_ptr(channel_start, grad_maps.size(1), output_dim);
     ps_roi_pool_backward_cpu_kernel<scalar_t, acc_t>(
-        grad_output, rois, start_ptr(channel_start), grad_acc, output_dim,
-        pooled_size, spatial_scale);
+        grad_output, rois, start, grad_acc, output_dim, pooled_size,
+        spatial_scale);
     finish_acc_grad_buffer(grad_acc, grad_maps);
   });
 }

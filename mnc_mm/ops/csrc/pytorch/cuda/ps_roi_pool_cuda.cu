@@ -9,6 +9,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
+#include <algorithm>
+
 #include "ps_roi_pool_cuda_kernel.cuh"
 #include "pytorch_cpp_helper.hpp"
 
@@ -48,7 +50,8 @@ void PSRoIPoolForwardCUDAKernelLauncher(const at::Tensor& maps,
   const c10::cuda::CUDAGuard device_guard(maps.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, maps.scalar_type(), "ps_roi_pool_forward_cuda", [&] {
+      at::kHalf, at::kBFloat16, maps.scalar_type(),
+      "ps_roi_pool_forward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
         ps_roi_pool_forward_cuda_kernel<scalar_t, acc_t>
             <<<GET_BLOCKS(nthreads), THREADS_PER_BLOCK, 0, stream>>>(
@@ -74,7 +77,8 @@ void PSRoIPoolBackwardCUDAKernelLauncher(const at::Tensor& grad_output,
   const c10::cuda::CUDAGuard device_guard(grad_output.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, grad_output.scalar_type(), "ps_roi_pool_backward_cuda", [&] {
+      at::kHalf, at::kBFloat16, grad_output.scalar_type(),
+      "ps_roi_pool_backward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
         at::Tensor grad_acc = acc_grad_buffer<acc_t>(grad_maps, true);
         ps_roi_pool_backward_cuda_kernel<scalar_t, acc_t>
@@ -94,15 +98,22 @@ void PSRoIMaxAvgPoolForwardCUDAKernelLauncher(const at::Tensor& maps,
                                               const int cig,
                                               const int pooled_size,
                                               const double spatial_scale) {
-  const int64_t nthreads = output.numel();
+  // One block per score (n, g), its threads over the P * P bins.
+  const int64_t num_outputs = output.numel();
+  int threads = 32;
+  while (threads < pooled_size * pooled_size && threads < THREADS_PER_BLOCK)
+    threads *= 2;
+  const int blocks =
+      static_cast<int>(std::min<int64_t>(num_outputs, int64_t(1) << 16));
   const c10::cuda::CUDAGuard device_guard(maps.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, maps.scalar_type(), "ps_roi_max_avg_pool_forward_cuda", [&] {
+      at::kHalf, at::kBFloat16, maps.scalar_type(),
+      "ps_roi_max_avg_pool_forward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
         ps_roi_max_avg_pool_forward_cuda_kernel<scalar_t, acc_t>
-            <<<GET_BLOCKS(nthreads), THREADS_PER_BLOCK, 0, stream>>>(
-                nthreads, maps.data_ptr<scalar_t>(), ps_roi_pool_maps(maps),
+            <<<blocks, threads, 0, stream>>>(
+                num_outputs, maps.data_ptr<scalar_t>(), ps_roi_pool_maps(maps),
                 rois.data_ptr<scalar_t>(), output.data_ptr<scalar_t>(),
                 static_cast<acc_t>(spatial_scale), cig, pooled_size);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -123,7 +134,8 @@ void PSRoIMaxAvgPoolBackwardCUDAKernelLauncher(
   const c10::cuda::CUDAGuard device_guard(maps.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, maps.scalar_type(), "ps_roi_max_avg_pool_backward_cuda", [&] {
+      at::kHalf, at::kBFloat16, maps.scalar_type(),
+      "ps_roi_max_avg_pool_backward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
         at::Tensor grad_acc = acc_grad_buffer<acc_t>(grad_maps, true);
         ps_roi_max_avg_pool_backward_cuda_kernel<scalar_t, acc_t>
