@@ -20,6 +20,7 @@ from .version import __version__
 if importlib.util.find_spec('mmdet') is not None:
     from .utils.version_check import check_versions
     check_versions()
-    from . import datasets, evaluation, models, utils  # noqa: F401,E402
+    from . import (datasets, engine, evaluation, models,  # noqa: F401,E402
+                   utils)
 
 __all__ = ['__version__']

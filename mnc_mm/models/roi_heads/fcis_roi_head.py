@@ -187,6 +187,11 @@ class FCISRoIHead(BaseModule):
             of the foreground slot (class-agnostic) or (R, 4 * C).
         """
         cls_seg_maps, bbox_maps = maps
+        # RoI dtype rule (both heads): the RoIs take the maps' dtype, as
+        # mmdet's SingleRoIExtractor does for AMP (the ops need one dtype).
+        # In bfloat16 (8 significant bits) coordinates in [256, 512) px move
+        # to steps of 2 px, in [512, 1024) px of 4 px; float16: 1/4, 1/2 px.
+        rois = rois.to(cls_seg_maps.dtype)
         num_cls = self.num_score_classes
         cls_score = ps_roi_max_avg_pool(cls_seg_maps, rois, num_cls, 2,
                                         self.pooled_size, self.group_size,
