@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 SUPPORTED_DTYPES = {
-    'cpu': (torch.float32, torch.float64),
-    'cuda': (torch.float16, torch.float32, torch.float64),
+    'cpu': (torch.float16, torch.bfloat16, torch.float32, torch.float64),
+    'cuda': (torch.float16, torch.bfloat16, torch.float32, torch.float64),
 }
 
 

@@ -13,6 +13,11 @@
 // forward runs per RoI and its backward per (gh, gw). A backward task only
 // writes its own channels: no atomics, a fixed summation order
 // (deterministic).
+//
+// Every floating dtype runs: float and double compute in their own dtype,
+// half and bfloat16 in float (at::opmath_type, as the CUDA kernels): the bin
+// limits, the sums, and the gradient, which goes into a float buffer.
+#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -76,8 +81,9 @@ struct PSRoIPoolBins {
   }
 };
 
-// maps: the (N, D, k, k, H, W) view.
-template <typename scalar_t>
+// maps: the (N, D, k, k, H, W) view. The limits are computed in acc_t from
+// the scalar_t RoIs.
+template <typename scalar_t, typename acc_t>
 PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois, const at::Tensor& maps,
                                const int pooled_size,
                                const double spatial_scale) {
@@ -96,15 +102,16 @@ PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois, const at::Tensor& maps,
   for (int64_t n = 0; n < bins.num_rois; ++n, roi += 5) {
     const bool valid = roi[0] >= 0 && roi[0] < batch;
     bins.batch[n] = valid ? static_cast<int>(roi[0]) : -1;
-    const PSRoIPoolBox<scalar_t> box = ps_roi_pool_box<scalar_t>(
-        roi[1], roi[2], roi[3], roi[4], static_cast<scalar_t>(spatial_scale),
-        pooled_size);
+    const PSRoIPoolBox<acc_t> box = ps_roi_pool_box<acc_t>(
+        static_cast<acc_t>(roi[1]), static_cast<acc_t>(roi[2]),
+        static_cast<acc_t>(roi[3]), static_cast<acc_t>(roi[4]),
+        static_cast<acc_t>(spatial_scale), pooled_size);
     for (int p = 0; p < pooled_size; ++p) {
       const int64_t i = n * pooled_size + p;
-      ps_roi_pool_bin_range<scalar_t>(box.start_h, box.bin_h, p, height,
-                                      &bins.h0[i], &bins.h1[i]);
-      ps_roi_pool_bin_range<scalar_t>(box.start_w, box.bin_w, p, width,
-                                      &bins.w0[i], &bins.w1[i]);
+      ps_roi_pool_bin_range<acc_t>(box.start_h, box.bin_h, p, height,
+                                   &bins.h0[i], &bins.h1[i]);
+      ps_roi_pool_bin_range<acc_t>(box.start_w, box.bin_w, p, width,
+                                   &bins.w0[i], &bins.w1[i]);
     }
   }
   // The group of bin p is non-decreasing in p, so each group is a run.
@@ -171,30 +178,31 @@ void ps_roi_pool_for_each_bin(const PSRoIPoolBins& bins, const int output_dim,
       });
 }
 
-// Average of the cells [hs, he) x [ws, we) of one channel, summed in the
-// tensor dtype in row-major order as the official kernel.
-template <typename scalar_t>
+// Average of the cells [hs, he) x [ws, we) of one channel, summed in acc_t
+// (the tensor dtype for float and double, as the official kernel) in
+// row-major order, rounded to scalar_t.
+template <typename scalar_t, typename acc_t>
 inline scalar_t ps_roi_pool_average(const scalar_t* channel,
                                     const PSRoIPoolBins& bins, const int hs,
                                     const int he, const int ws, const int we) {
-  scalar_t sum = 0;
+  acc_t sum = 0;
   for (int h = hs; h < he; ++h) {
     for (int w = ws; w < we; ++w) {
-      sum += channel[h * bins.stride.h + w * bins.stride.w];
+      sum += static_cast<acc_t>(channel[h * bins.stride.h + w * bins.stride.w]);
     }
   }
-  return sum / static_cast<scalar_t>((he - hs) * (we - ws));
+  return static_cast<scalar_t>(sum / static_cast<acc_t>((he - hs) * (we - ws)));
 }
 
-template <typename scalar_t>
+template <typename scalar_t, typename acc_t>
 void ps_roi_pool_forward_cpu_kernel(const at::Tensor& maps,
                                     const at::Tensor& rois,
                                     const int64_t* start, at::Tensor& output,
                                     const int output_dim,
                                     const int pooled_size,
                                     const double spatial_scale) {
-  const PSRoIPoolBins bins =
-      ps_roi_pool_bins<scalar_t>(rois, maps, pooled_size, spatial_scale);
+  const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t, acc_t>(
+      rois, maps, pooled_size, spatial_scale);
   const scalar_t* in = maps.data_ptr<scalar_t>();
   scalar_t* out = output.data_ptr<scalar_t>();
   ps_roi_pool_for_each_bin(
@@ -202,11 +210,13 @@ void ps_roi_pool_forward_cpu_kernel(const at::Tensor& maps,
       [&](int64_t c, int64_t o, int hs, int he, int ws, int we) {
         out[o] = c < 0 || he <= hs || we <= ws  // empty bin: output 0
                      ? scalar_t(0)
-                     : ps_roi_pool_average(in + c, bins, hs, he, ws, we);
+                     : ps_roi_pool_average<scalar_t, acc_t>(in + c, bins, hs,
+                                                            he, ws, we);
       });
 }
 
-template <typename scalar_t>
+// grad_maps: acc_t (see acc_grad_buffer).
+template <typename scalar_t, typename acc_t>
 void ps_roi_pool_backward_cpu_kernel(const at::Tensor& grad_output,
                                      const at::Tensor& rois,
                                      const int64_t* start,
@@ -214,17 +224,17 @@ void ps_roi_pool_backward_cpu_kernel(const at::Tensor& grad_output,
                                      const int output_dim,
                                      const int pooled_size,
                                      const double spatial_scale) {
-  const PSRoIPoolBins bins =
-      ps_roi_pool_bins<scalar_t>(rois, grad_maps, pooled_size, spatial_scale);
+  const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t, acc_t>(
+      rois, grad_maps, pooled_size, spatial_scale);
   const scalar_t* gout = grad_output.data_ptr<scalar_t>();
-  scalar_t* gin = grad_maps.data_ptr<scalar_t>();
+  acc_t* gin = grad_maps.data_ptr<acc_t>();
   ps_roi_pool_for_each_bin(
       bins, output_dim, start,
       [&](int64_t c, int64_t o, int hs, int he, int ws, int we) {
+        const acc_t grad = static_cast<acc_t>(gout[o]);
         // empty bin or zero gradient (RoIs dropped by OHEM): nothing to add
-        if (c < 0 || he <= hs || we <= ws || gout[o] == scalar_t(0)) return;
-        const scalar_t value =
-            gout[o] / static_cast<scalar_t>((he - hs) * (we - ws));
+        if (c < 0 || he <= hs || we <= ws || grad == acc_t(0)) return;
+        const acc_t value = grad / static_cast<acc_t>((he - hs) * (we - ws));
         for (int h = hs; h < he; ++h) {
           for (int w = ws; w < we; ++w) {
             gin[c + h * bins.stride.h + w * bins.stride.w] += value;
@@ -243,40 +253,43 @@ void ps_roi_pool_backward_cpu_kernel(const at::Tensor& grad_output,
 #endif
 
 // sums[d] = the PSRoIPool average of channel (d, gh, gw), d < D, over the
-// cells [hs, he) x [ws, we): summed in the tensor dtype in row-major cell
-// order and divided by the area, as PSRoIPool (so the values are identical).
-template <typename scalar_t>
+// cells [hs, he) x [ws, we): summed in acc_t in row-major cell order,
+// divided by the area and rounded to scalar_t, as PSRoIPool (so the values
+// are identical), held in acc_t.
+template <typename scalar_t, typename acc_t>
 MNC_MM_CPU_CLONES void ps_roi_average_all(
     const PSRoIPoolBins& bins, const scalar_t* __restrict__ channel0,
     const int hs, const int he, const int ws, const int we,
-    scalar_t* __restrict__ sums) {
+    acc_t* __restrict__ sums) {
   const int64_t D = bins.dims, sd = bins.stride.d;
-  std::fill(sums, sums + D, scalar_t(0));
+  std::fill(sums, sums + D, acc_t(0));
   for (int h = hs; h < he; ++h) {
     for (int w = ws; w < we; ++w) {
       const scalar_t* __restrict__ cell =
           channel0 + h * bins.stride.h + w * bins.stride.w;
       if (sd == 1) {  // channels-last maps: one vector add per cell
-        for (int64_t d = 0; d < D; ++d) sums[d] += cell[d];
+        for (int64_t d = 0; d < D; ++d) sums[d] += static_cast<acc_t>(cell[d]);
       } else {
-        for (int64_t d = 0; d < D; ++d) sums[d] += cell[d * sd];
+        for (int64_t d = 0; d < D; ++d)
+          sums[d] += static_cast<acc_t>(cell[d * sd]);
       }
     }
   }
-  const scalar_t area = static_cast<scalar_t>((he - hs) * (we - ws));
-  for (int64_t d = 0; d < D; ++d) sums[d] /= area;
+  const acc_t area = static_cast<acc_t>((he - hs) * (we - ws));
+  for (int64_t d = 0; d < D; ++d)
+    sums[d] = static_cast<acc_t>(static_cast<scalar_t>(sums[d] / area));
 }
 
 // Group_Max of one bin: the winner of group g scans its cig values with a
 // strict `>` from -FLT_MAX (ties to the lowest channel, NaN never wins).
 // Branch-free: the winners follow the data, branches would mispredict.
-template <typename scalar_t>
-inline void ps_roi_group_max(const scalar_t* sums, const int64_t g,
-                             const int cig, scalar_t* best, int64_t* win) {
-  scalar_t top = static_cast<scalar_t>(-FLT_MAX);
+template <typename acc_t>
+inline void ps_roi_group_max(const acc_t* sums, const int64_t g,
+                             const int cig, acc_t* best, int64_t* win) {
+  acc_t top = static_cast<acc_t>(-FLT_MAX);
   int64_t top_d = -1;
   for (int j = 0; j < cig; ++j) {
-    const scalar_t value = sums[g * cig + j];
+    const acc_t value = sums[g * cig + j];
     const bool wins = value > top;  // false for NaN
     top_d = wins ? g * cig + j : top_d;
     top = wins ? value : top;
@@ -286,43 +299,43 @@ inline void ps_roi_group_max(const scalar_t* sums, const int64_t g,
 }
 
 // total[g] += the Group_Max value of group g, g < G.
-template <typename scalar_t>
-MNC_MM_CPU_CLONES void ps_roi_add_group_max(const scalar_t* __restrict__ sums,
+template <typename acc_t>
+MNC_MM_CPU_CLONES void ps_roi_add_group_max(const acc_t* __restrict__ sums,
                                             const int64_t G, const int cig,
                                             double* __restrict__ total) {
   if (cig == 2) {  // FCIS: (outside, inside) pairs
     for (int64_t g = 0; g < G; ++g) {
-      const scalar_t out = sums[2 * g], in = sums[2 * g + 1];
-      scalar_t top = out > static_cast<scalar_t>(-FLT_MAX)
-                         ? out
-                         : static_cast<scalar_t>(-FLT_MAX);
+      const acc_t out = sums[2 * g], in = sums[2 * g + 1];
+      acc_t top = out > static_cast<acc_t>(-FLT_MAX)
+                      ? out
+                      : static_cast<acc_t>(-FLT_MAX);
       top = in > top ? in : top;
       total[g] += top;
     }
     return;
   }
   for (int64_t g = 0; g < G; ++g) {
-    scalar_t best;
+    acc_t best;
     int64_t win;
     ps_roi_group_max(sums, g, cig, &best, &win);
     total[g] += best;
   }
 }
 
-template <typename scalar_t>
+template <typename scalar_t, typename acc_t>
 void ps_roi_max_avg_pool_forward_cpu_kernel(const at::Tensor& maps,
                                             const at::Tensor& rois,
                                             at::Tensor& output, const int cig,
                                             const int pooled_size,
                                             const double spatial_scale) {
-  const PSRoIPoolBins bins =
-      ps_roi_pool_bins<scalar_t>(rois, maps, pooled_size, spatial_scale);
+  const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t, acc_t>(
+      rois, maps, pooled_size, spatial_scale);
   const scalar_t* in = maps.data_ptr<scalar_t>();
   scalar_t* out = output.data_ptr<scalar_t>();
   const int64_t D = bins.dims, G = D / cig;
   const int P = pooled_size;
   ps_roi_pool_parallel(bins.num_rois, D * P * P, [&](const int64_t n) {
-    std::vector<scalar_t> sums(D);
+    std::vector<acc_t> sums(D);
     // An empty bin (and a RoI of an invalid batch index) pools 0 in every
     // channel, so its Group_Max adds 0.
     std::vector<double> total(G, 0.);
@@ -336,12 +349,14 @@ void ps_roi_max_avg_pool_forward_cpu_kernel(const at::Tensor& maps,
       }
     }
     for (int64_t g = 0; g < G; ++g) {
-      out[n * G + g] = static_cast<scalar_t>(total[g] / (double(P) * P));
+      out[n * G + g] = static_cast<scalar_t>(
+          static_cast<acc_t>(total[g] / (double(P) * P)));
     }
   });
 }
 
-template <typename scalar_t>
+// grad_maps: acc_t (see acc_grad_buffer).
+template <typename scalar_t, typename acc_t>
 void ps_roi_max_avg_pool_backward_cpu_kernel(const at::Tensor& grad_output,
                                              const at::Tensor& maps,
                                              const at::Tensor& rois,
@@ -349,12 +364,12 @@ void ps_roi_max_avg_pool_backward_cpu_kernel(const at::Tensor& grad_output,
                                              const int cig,
                                              const int pooled_size,
                                              const double spatial_scale) {
-  const PSRoIPoolBins bins =
-      ps_roi_pool_bins<scalar_t>(rois, maps, pooled_size, spatial_scale);
+  const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t, acc_t>(
+      rois, maps, pooled_size, spatial_scale);
   const PSRoIPoolStrides grad_stride(grad_maps);
   const scalar_t* in = maps.data_ptr<scalar_t>();
   const scalar_t* gout = grad_output.data_ptr<scalar_t>();
-  scalar_t* gin = grad_maps.data_ptr<scalar_t>();
+  acc_t* gin = grad_maps.data_ptr<acc_t>();
   const int64_t D = bins.dims, G = D / cig;
   const int P = pooled_size, k = bins.group_size;
   // RoIs with an all-zero gradient row (e.g. dropped by OHEM) are skipped.
@@ -364,13 +379,13 @@ void ps_roi_max_avg_pool_backward_cpu_kernel(const at::Tensor& grad_output,
       active[n] = gout[n * G + g] != scalar_t(0);
     }
   }
-  // d mean / d bin = 1 / P^2, in the dtype as autograd's mean backward.
-  const scalar_t num_bins = static_cast<scalar_t>(P * P);
+  // d mean / d bin = 1 / P^2, in acc_t as autograd's mean backward.
+  const acc_t num_bins = static_cast<acc_t>(P * P);
   // Task (gh, gw) writes only channels (*, gh, gw).
   ps_roi_pool_parallel(int64_t(k) * k, bins.num_rois * D * P * P / (k * k),
                        [&](const int64_t task) {
     const int gh = task / k, gw = task % k;
-    std::vector<scalar_t> sums(D);
+    std::vector<acc_t> sums(D);
     for (int64_t n = 0; n < bins.num_rois; ++n) {
       if (!active[n]) continue;
       const int64_t c0 = bins.channel(n, 0, gh, gw);
@@ -382,15 +397,15 @@ void ps_roi_max_avg_pool_backward_cpu_kernel(const at::Tensor& grad_output,
           int hs, he, ws, we;
           if (c0 < 0 || !bins.cells(n, ph, pw, &hs, &he, &ws, &we)) continue;
           ps_roi_average_all(bins, in + c0, hs, he, ws, we, sums.data());
-          const scalar_t area = static_cast<scalar_t>((he - hs) * (we - ws));
+          const acc_t area = static_cast<acc_t>((he - hs) * (we - ws));
           for (int64_t g = 0; g < G; ++g) {
-            const scalar_t go = gout[n * G + g];
-            scalar_t best;
+            const acc_t go = static_cast<acc_t>(gout[n * G + g]);
+            acc_t best;
             int64_t win;
             ps_roi_group_max(sums.data(), g, cig, &best, &win);
-            if (win < 0 || go == scalar_t(0)) continue;
-            const scalar_t value = go / num_bins / area;
-            scalar_t* channel = gin + grad_c0 + win * grad_stride.d;
+            if (win < 0 || go == acc_t(0)) continue;
+            const acc_t value = go / num_bins / area;
+            acc_t* channel = gin + grad_c0 + win * grad_stride.d;
             for (int h = hs; h < he; ++h) {
               for (int w = ws; w < we; ++w) {
                 channel[h * grad_stride.h + w * grad_stride.w] += value;
@@ -409,16 +424,20 @@ const int64_t* start_ptr(const at::Tensor& channel_start) {
 
 }  // namespace
 
+// Half and bfloat16 run with acc_t = float: see the file comment.
+#define MNC_MM_DISPATCH_CPU(dtype, name, ...)                            \
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, name, \
+                                  __VA_ARGS__)
+
 void ps_roi_pool_forward_cpu(const at::Tensor& maps, const at::Tensor& rois,
                              const at::Tensor& channel_start,
                              at::Tensor& output, const int output_dim,
                              const int pooled_size,
                              const double spatial_scale) {
-  AT_DISPATCH_FLOATING_TYPES(maps.scalar_type(), "ps_roi_pool_forward", [&] {
-    ps_roi_pool_forward_cpu_kernel<scalar_t>(maps, rois,
-                                             start_ptr(channel_start), output,
-                                             output_dim, pooled_size,
-                                             spatial_scale);
+  MNC_MM_DISPATCH_CPU(maps.scalar_type(), "ps_roi_pool_forward", [&] {
+    ps_roi_pool_forward_cpu_kernel<scalar_t, at::opmath_type<scalar_t>>(
+        maps, rois, start_ptr(channel_start), output, output_dim, pooled_size,
+        spatial_scale);
   });
 }
 
@@ -428,11 +447,13 @@ void ps_roi_pool_backward_cpu(const at::Tensor& grad_output,
                               at::Tensor& grad_maps, const int output_dim,
                               const int pooled_size,
                               const double spatial_scale) {
-  const auto dtype = grad_output.scalar_type();
-  AT_DISPATCH_FLOATING_TYPES(dtype, "ps_roi_pool_backward", [&] {
-    ps_roi_pool_backward_cpu_kernel<scalar_t>(
-        grad_output, rois, start_ptr(channel_start), grad_maps, output_dim,
+  MNC_MM_DISPATCH_CPU(grad_output.scalar_type(), "ps_roi_pool_backward", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    at::Tensor grad_acc = acc_grad_buffer<acc_t>(grad_maps, true);
+    ps_roi_pool_backward_cpu_kernel<scalar_t, acc_t>(
+        grad_output, rois, start_ptr(channel_start), grad_acc, output_dim,
         pooled_size, spatial_scale);
+    finish_acc_grad_buffer(grad_acc, grad_maps);
   });
 }
 
@@ -441,11 +462,11 @@ void ps_roi_max_avg_pool_forward_cpu(const at::Tensor& maps,
                                      at::Tensor& output, const int cig,
                                      const int pooled_size,
                                      const double spatial_scale) {
-  AT_DISPATCH_FLOATING_TYPES(
-      maps.scalar_type(), "ps_roi_max_avg_pool_forward", [&] {
-        ps_roi_max_avg_pool_forward_cpu_kernel<scalar_t>(
-            maps, rois, output, cig, pooled_size, spatial_scale);
-      });
+  MNC_MM_DISPATCH_CPU(maps.scalar_type(), "ps_roi_max_avg_pool_forward", [&] {
+    ps_roi_max_avg_pool_forward_cpu_kernel<scalar_t,
+                                           at::opmath_type<scalar_t>>(
+        maps, rois, output, cig, pooled_size, spatial_scale);
+  });
 }
 
 void ps_roi_max_avg_pool_backward_cpu(const at::Tensor& grad_output,
@@ -454,10 +475,11 @@ void ps_roi_max_avg_pool_backward_cpu(const at::Tensor& grad_output,
                                       at::Tensor& grad_maps, const int cig,
                                       const int pooled_size,
                                       const double spatial_scale) {
-  AT_DISPATCH_FLOATING_TYPES(
-      maps.scalar_type(), "ps_roi_max_avg_pool_backward", [&] {
-        ps_roi_max_avg_pool_backward_cpu_kernel<scalar_t>(
-            grad_output, maps, rois, grad_maps, cig, pooled_size,
-            spatial_scale);
-      });
+  MNC_MM_DISPATCH_CPU(maps.scalar_type(), "ps_roi_max_avg_pool_backward", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    at::Tensor grad_acc = acc_grad_buffer<acc_t>(grad_maps, true);
+    ps_roi_max_avg_pool_backward_cpu_kernel<scalar_t, acc_t>(
+        grad_output, maps, rois, grad_acc, cig, pooled_size, spatial_scale);
+    finish_acc_grad_buffer(grad_acc, grad_maps);
+  });
 }

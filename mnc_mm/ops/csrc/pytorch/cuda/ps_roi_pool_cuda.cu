@@ -10,6 +10,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include "ps_roi_pool_cuda_kernel.cuh"
+#include "pytorch_cpp_helper.hpp"
 
 namespace {
 
@@ -34,22 +35,6 @@ const int64_t* start_ptr(const at::Tensor& channel_start) {
   return channel_start.numel() ? channel_start.data_ptr<int64_t>() : nullptr;
 }
 
-// The tensor the backward kernels add to: grad_maps itself, or for half a
-// float copy with its strides (atomics on half are slow and lose the small
-// contributions of large bins). Copy it back with finish_grad_buffer.
-template <typename acc_t>
-at::Tensor grad_buffer(const at::Tensor& grad_maps) {
-  const auto acc_dtype = c10::CppTypeToScalarType<acc_t>::value;
-  if (grad_maps.scalar_type() == acc_dtype) return grad_maps;
-  return at::empty_strided(grad_maps.sizes(), grad_maps.strides(),
-                           grad_maps.options().dtype(acc_dtype))
-      .copy_(grad_maps);
-}
-
-void finish_grad_buffer(const at::Tensor& grad_acc, at::Tensor& grad_maps) {
-  if (!grad_acc.is_same(grad_maps)) grad_maps.copy_(grad_acc);
-}
-
 }  // namespace
 
 void PSRoIPoolForwardCUDAKernelLauncher(const at::Tensor& maps,
@@ -62,8 +47,8 @@ void PSRoIPoolForwardCUDAKernelLauncher(const at::Tensor& maps,
   const int64_t nthreads = output.numel();
   const c10::cuda::CUDAGuard device_guard(maps.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND_HALF(
-      maps.scalar_type(), "ps_roi_pool_forward_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, maps.scalar_type(), "ps_roi_pool_forward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
         ps_roi_pool_forward_cuda_kernel<scalar_t, acc_t>
             <<<GET_BLOCKS(nthreads), THREADS_PER_BLOCK, 0, stream>>>(
@@ -85,10 +70,10 @@ void PSRoIPoolBackwardCUDAKernelLauncher(const at::Tensor& grad_output,
   const int64_t nthreads = grad_output.numel();
   const c10::cuda::CUDAGuard device_guard(grad_output.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND_HALF(
-      grad_output.scalar_type(), "ps_roi_pool_backward_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, grad_output.scalar_type(), "ps_roi_pool_backward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
-        at::Tensor grad_acc = grad_buffer<acc_t>(grad_maps);
+        at::Tensor grad_acc = acc_grad_buffer<acc_t>(grad_maps, true);
         ps_roi_pool_backward_cuda_kernel<scalar_t, acc_t>
             <<<GET_BLOCKS(nthreads), THREADS_PER_BLOCK, 0, stream>>>(
                 nthreads, grad_output.data_ptr<scalar_t>(),
@@ -96,7 +81,7 @@ void PSRoIPoolBackwardCUDAKernelLauncher(const at::Tensor& grad_output,
                 grad_acc.data_ptr<acc_t>(), ps_roi_pool_maps(grad_acc),
                 static_cast<acc_t>(spatial_scale), output_dim, pooled_size);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
-        finish_grad_buffer(grad_acc, grad_maps);
+        finish_acc_grad_buffer(grad_acc, grad_maps);
       });
 }
 
@@ -109,8 +94,8 @@ void PSRoIMaxAvgPoolForwardCUDAKernelLauncher(const at::Tensor& maps,
   const int64_t nthreads = output.numel();
   const c10::cuda::CUDAGuard device_guard(maps.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND_HALF(
-      maps.scalar_type(), "ps_roi_max_avg_pool_forward_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, maps.scalar_type(), "ps_roi_max_avg_pool_forward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
         ps_roi_max_avg_pool_forward_cuda_kernel<scalar_t, acc_t>
             <<<GET_BLOCKS(nthreads), THREADS_PER_BLOCK, 0, stream>>>(
@@ -130,10 +115,10 @@ void PSRoIMaxAvgPoolBackwardCUDAKernelLauncher(
       grad_output.numel() * static_cast<int64_t>(pooled_size) * pooled_size;
   const c10::cuda::CUDAGuard device_guard(maps.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND_HALF(
-      maps.scalar_type(), "ps_roi_max_avg_pool_backward_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, maps.scalar_type(), "ps_roi_max_avg_pool_backward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
-        at::Tensor grad_acc = grad_buffer<acc_t>(grad_maps);
+        at::Tensor grad_acc = acc_grad_buffer<acc_t>(grad_maps, true);
         ps_roi_max_avg_pool_backward_cuda_kernel<scalar_t, acc_t>
             <<<GET_BLOCKS(nthreads), THREADS_PER_BLOCK, 0, stream>>>(
                 nthreads, grad_output.data_ptr<scalar_t>(),
@@ -142,6 +127,6 @@ void PSRoIMaxAvgPoolBackwardCUDAKernelLauncher(
                 ps_roi_pool_maps(grad_acc),
                 static_cast<acc_t>(spatial_scale), cig, pooled_size);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
-        finish_grad_buffer(grad_acc, grad_maps);
+        finish_acc_grad_buffer(grad_acc, grad_maps);
       });
 }

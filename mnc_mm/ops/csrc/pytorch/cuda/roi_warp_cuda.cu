@@ -18,8 +18,8 @@ void roi_warp_forward_cuda(const at::Tensor& input, const at::Tensor& rois,
   const int64_t nthreads = output.numel();
   if (nthreads == 0) return;
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND_HALF(
-      input.scalar_type(), "roi_warp_forward_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, input.scalar_type(), "roi_warp_forward_cuda", [&] {
         using acc_t = at::acc_type<scalar_t, /*is_cuda=*/true>;
         roi_warp_forward_cuda_kernel<scalar_t, acc_t>
             <<<GET_BLOCKS(nthreads), THREADS_PER_BLOCK, 0, stream>>>(
@@ -62,8 +62,8 @@ void roi_warp_backward_cuda(const at::Tensor& grad_output,
     const dim3 grid(static_cast<unsigned int>(num_rois),
                     static_cast<unsigned int>(chunks));
     cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-    AT_DISPATCH_FLOATING_TYPES_AND_HALF(
-        input.scalar_type(), "roi_warp_backward_cuda", [&] {
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16,   input.scalar_type(), "roi_warp_backward_cuda", [&] {
           using acc_t = at::acc_type<scalar_t, /*is_cuda=*/true>;
           roi_warp_backward_cuda_kernel<scalar_t, acc_t>
               <<<grid, THREADS_PER_BLOCK, 0, stream>>>(
