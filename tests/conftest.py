@@ -33,16 +33,17 @@ def shapes_root(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def tiny_config_file():
-    """Factory: write a config file inheriting the demo config, shrunk to
-    ``max_iters`` iterations on ``data_root`` (COCO bbox/segm metric)."""
+    """Factory: write a config file inheriting a demo config (``base``,
+    default the Mask R-CNN one), shrunk to ``max_iters`` iterations on
+    ``data_root`` (COCO bbox/segm metric)."""
     return _write_tiny_config
 
 
 def _write_tiny_config(path, data_root, max_iters=3, ckpt_interval=None,
-                       val_interval=None, extra=''):
+                       val_interval=None, extra='', base=TINY_CONFIG):
     ann = osp.join(data_root, 'annotations', 'instances_val.json')
     text = textwrap.dedent(f'''
-        _base_ = [{TINY_CONFIG!r}]
+        _base_ = [{base!r}]
         data_root = {data_root + os.sep!r}
         train_dataloader = dict(batch_size=2, num_workers=0,
                                 persistent_workers=False,
