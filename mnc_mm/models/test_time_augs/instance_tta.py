@@ -117,8 +117,9 @@ class InstanceTTAModel(BaseTTAModel):
             data_samples_list: per image, the data samples of its views.
 
         Returns:
-            list[DetDataSample]: per image, the first view's sample (its
-            ``flip`` set to False) with the merged ``pred_instances``.
+            list[DetDataSample]: per image, the sample of its first
+            unflipped view (the first view, marked unflipped, if all are
+            flipped), carrying the merged ``pred_instances``.
         """
         merged = []
         for views in data_samples_list:
@@ -127,7 +128,10 @@ class InstanceTTAModel(BaseTTAModel):
             boxes, scores, labels, masks = vote_instances(
                 candidates.bboxes, candidates.scores, candidates.labels,
                 candidates.masks, **self.tta_cfg)
-            sample = views[0].clone()
+            # gt loaded before a flip is flipped: keep an unflipped view's
+            sample = next((view for view in views
+                           if not view.metainfo.get('flip', False)),
+                          views[0]).clone()
             if 'flip' in sample:
                 sample.set_metainfo(dict(flip=False))
             sample.pred_instances = InstanceData(

@@ -81,8 +81,12 @@ def test_merge_preds_votes_unflipped_views():
     flipped = _instances([np.fliplr(m).copy() for m in shifted], [0.7, 0.8],
                          [0, 1])
     tta = InstanceTTAModel(_Recorder(), tta_cfg=dict(max_per_img=10))
-    [merged] = tta.merge_preds([[_view(flipped, True), _view(plain, False)]])
+    flipped_view, plain_view = _view(flipped, True), _view(plain, False)
+    plain_view.gt_instances = InstanceData(labels=torch.tensor([0]))
+    [merged] = tta.merge_preds([[flipped_view, plain_view]])
+    # the unflipped view's sample (its gt) carries the result
     assert merged.img_id == 7 and merged.flip is False
+    assert merged.gt_instances.labels.tolist() == [0]
 
     candidates = InstanceData.cat(
         [_instances(shifted, [0.7, 0.8], [0, 1]), plain])
