@@ -79,10 +79,10 @@ def test_train_step_under_cpu_bf16_autocast(method, synthetic_batch):
     moved = [k for k, v in model.state_dict().items()
              if v.is_floating_point() and not torch.equal(v, before[k])]
     assert len(moved) > len(before) // 2
-    # parameters and their gradients stay float32
+    # parameters and the optimizer state (from the gradients) stay float32
     assert {p.dtype for p in model.parameters()} == {torch.float32}
-    assert {p.grad.dtype for p in model.parameters()
-            if p.grad is not None} == {torch.float32}
+    state = optim_wrapper.optimizer.state.values()
+    assert {s['momentum_buffer'].dtype for s in state} == {torch.float32}
 
 
 @needs_bf16_ops
@@ -97,21 +97,27 @@ def test_roi_outputs_under_autocast_match_float32(method, synthetic_batch):
                                         data_samples=samples))
     proposals = torch.tensor([[8., 10., 36., 34.], [52., 26., 81., 55.],
                               [20., 20., 70., 60.], [5., 40., 40., 90.]])
-    for sample in data['data_samples']:
-        sample.proposals = InstanceData(bboxes=proposals,
-                                        scores=torch.ones(4))
+    # the same float32 RoIs in both runs (the RPN's would differ)
+    model.rpn_head.predict = lambda x, data_samples, rescale=False: [
+        InstanceData(bboxes=proposals.clone(), scores=torch.ones(4))
+        for _ in data_samples
+    ]
     with torch.no_grad():
-        ref = model(**data, mode='tensor')
+        ref = model(**data, mode='tensor')[-1]
         with torch.autocast('cpu', dtype=torch.bfloat16):
-            low = model(**data, mode='tensor')
-    ref_flat = [t for t in _flatten(ref[1]) if t.is_floating_point()]
-    low_flat = [t for t in _flatten(low[1]) if t.is_floating_point()]
+            low = model(**data, mode='tensor')[-1]
+    if method == 'mnc':
+        # stages 2-3 only: the RoIs of stages 4-5 depend on an argmax over
+        # the near-uniform class scores of the untrained model
+        ref, low = ref[0], low[0]
+    ref_flat = [t for t in _flatten(ref) if t.is_floating_point()]
+    low_flat = [t for t in _flatten(low) if t.is_floating_point()]
     assert len(ref_flat) == len(low_flat) > 0
     for r, lo in zip(ref_flat, low_flat):
         assert lo.shape == r.shape
         scale = r.abs().max().clamp(min=1e-3)
         err = (lo.float() - r).abs().max() / scale
-        assert err < 0.1, (method, err)
+        assert err < 0.05, (method, err)
 
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         [pred] = model.test_step(dict(inputs=list(imgs),
