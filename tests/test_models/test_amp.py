@@ -11,17 +11,9 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mnc_mm.ops.checks import SUPPORTED_DTYPES
-
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(fcis='configs/demo/fcis_r18-tiny_shapes.py',
                mnc='configs/demo/mnc_r18-tiny_shapes.py')
-
-needs_bf16_ops = pytest.mark.xfail(
-    torch.bfloat16 not in SUPPORTED_DTYPES['cpu'],
-    reason='the CPU RoI ops do not dispatch bfloat16 yet (lane opsc, '
-    'issue #25 item 1 kernel part)', raises=TypeError, strict=True)
-
 
 @pytest.fixture(autouse=True)
 def _scope_and_one_thread():
@@ -61,7 +53,6 @@ def _record_conv_output_dtypes(model):
     return dtypes
 
 
-@needs_bf16_ops
 @pytest.mark.parametrize('method', ['fcis', 'mnc'])
 def test_train_step_under_cpu_bf16_autocast(method, synthetic_batch):
     model = tiny_model(method)
@@ -85,7 +76,6 @@ def test_train_step_under_cpu_bf16_autocast(method, synthetic_batch):
     assert {s['momentum_buffer'].dtype for s in state} == {torch.float32}
 
 
-@needs_bf16_ops
 @pytest.mark.parametrize('method', ['fcis', 'mnc'])
 def test_roi_outputs_under_autocast_match_float32(method, synthetic_batch):
     """The RoI head's raw outputs for fixed proposals (the RoIs in float32,

@@ -8,9 +8,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
-
-from mnc_mm.ops.checks import SUPPORTED_DTYPES
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_models.py')
@@ -59,10 +56,6 @@ def test_unknown_config_and_baseline_fail_clearly(tmp_path):
     assert 'config not found: configs/nope.py' in proc.stderr
 
 
-@pytest.mark.xfail(
-    torch.bfloat16 not in SUPPORTED_DTYPES['cpu'],
-    reason='the CPU RoI ops do not dispatch bfloat16 yet (lane opsc, '
-    'issue #25 item 1 kernel part)', strict=True)
 def test_bf16_variants_of_fcis_and_mnc(tmp_path):
     """fp32, bf16 and bf16 channels-last of both methods in one run; the
     speed-up table has a row per model and non-fp32 variant."""

@@ -11,8 +11,6 @@ import time
 import pytest
 import torch
 
-from mnc_mm.ops.checks import SUPPORTED_DTYPES
-
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 # Saves each rank's parameters: before training (rank 0) and after it.
@@ -63,10 +61,6 @@ def run(cmd, tmp_path, **env):
                           capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.xfail(
-    torch.bfloat16 not in SUPPORTED_DTYPES['cpu'],
-    reason='the CPU RoI ops do not dispatch bfloat16 yet (lane opsc, '
-    'issue #25 item 1 kernel part)', strict=True)
 def test_amp_without_cuda_trains_fcis_in_bf16(tmp_path, shapes_root,
                                               tiny_config_file):
     if torch.cuda.is_available():
