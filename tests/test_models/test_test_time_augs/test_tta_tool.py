@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""``tools/test.py --tta`` end to end on FCIS and MNC demo checkpoints
-trained for a few iterations by ``tools/train.py``."""
+"""``tools/test.py --tta`` end to end on demo checkpoints trained for a few
+iterations by ``tools/train.py``."""
 import json
 import os
 import os.path as osp
@@ -30,9 +30,11 @@ def _metrics(work_dir):
         return json.load(f)
 
 
-@pytest.mark.parametrize('method', ['fcis', 'mnc'])
+@pytest.mark.parametrize('method', ['fcis', 'mnc', 'mask-rcnn'])
 def test_tta_runs_end_to_end(method, tmp_path, shapes_root,
                              tiny_config_file):
+    """FCIS and MNC with their configs' tta_model and tta_pipeline; Mask
+    R-CNN's config has neither: tools/test.py's default flip pipeline."""
     base = osp.join(REPO, 'configs', 'demo', f'{method}_r18-tiny_shapes.py')
     config = tiny_config_file(tmp_path / 'tiny.py', shapes_root,
                               max_iters=3, base=base)
@@ -43,6 +45,7 @@ def test_tta_runs_end_to_end(method, tmp_path, shapes_root,
     for name, extra in (('plain', []),
                         # a final cap of 1 shows the merge ran
                         ('tta', ['--tta', '--cfg-options',
+                                 'tta_model.type=InstanceTTAModel',
                                  'tta_model.tta_cfg.max_per_img=1'])):
         work = tmp_path / name
         _run(['tools/test.py', config, ckpt, '--work-dir', str(work),
