@@ -87,10 +87,9 @@ class InstanceTTAModel(BaseTTAModel):
         super().__init__(module=module, data_preprocessor=data_preprocessor)
         self.tta_cfg = dict(tta_cfg or {})
         # Fail at build time, not at the first image.
-        vote_instances(
-            torch.zeros(0, 4), torch.zeros(0), torch.zeros(0,
-                                                           dtype=torch.long),
-            torch.zeros(0, 1, 1, dtype=torch.bool), **self.tta_cfg)
+        vote_instances(torch.zeros(0, 4), torch.zeros(0),
+                       torch.zeros(0, dtype=torch.long),
+                       torch.zeros(0, 1, 1, dtype=torch.bool), **self.tta_cfg)
 
     def _view_instances(self, sample: DetDataSample) -> InstanceData:
         """One view's instances in the unflipped original image."""
