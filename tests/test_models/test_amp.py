@@ -24,9 +24,10 @@ def _scope_and_one_thread():
     torch.set_num_threads(threads)
 
 
-def tiny_model(method):
+def tiny_model(method, **overrides):
     """The demo model, narrower (32-channel trunk)."""
     cfg = Config.fromfile(osp.join(REPO, CONFIGS[method])).model
+    cfg.update(overrides)
     cfg.backbone.base_channels = 8
     if method == 'fcis':
         cfg.neck.update(in_channels=[64], out_channels=32)
@@ -53,9 +54,13 @@ def _record_conv_output_dtypes(model):
     return dtypes
 
 
-@pytest.mark.parametrize('method', ['fcis', 'mnc'])
-def test_train_step_under_cpu_bf16_autocast(method, synthetic_batch):
-    model = tiny_model(method)
+@pytest.mark.parametrize('method,overrides', [
+    ('fcis', {}), ('mnc', {}),
+    # the RoI coordinates' gradient through the bf16 warp
+    ('mnc', dict(box_grad=True))])
+def test_train_step_under_cpu_bf16_autocast(method, overrides,
+                                            synthetic_batch):
+    model = tiny_model(method, **overrides)
     optim_wrapper = build_optim_wrapper(
         model, dict(type='CPUAmpOptimWrapper',
                     optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
