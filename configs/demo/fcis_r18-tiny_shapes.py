@@ -26,11 +26,12 @@ model = dict(
         feat_channels=64,
         anchor_generator=dict(strides=[8], scales=[2, 4, 8])),
     roi_head=dict(
-        num_classes=3,
-        in_channels=head_channels,
-        spatial_scale=1.0 / 8,
-        # class loss 3x the official weight: see configs/demo/README.md
-        loss_cls=dict(loss_weight=3.0)),
+        mask_head=dict(
+            num_classes=3,
+            in_channels=head_channels,
+            spatial_scale=1.0 / 8,
+            # class loss 3x the official weight: see configs/demo/README.md
+            loss_cls=dict(loss_weight=3.0))),
     train_cfg=dict(rpn_proposal=dict(nms_pre=1000)),
     test_cfg=dict(
         rpn=dict(nms_pre=1000),

@@ -18,4 +18,5 @@ model = dict(
     # The converter's default (--bbox-weights normalised) keeps fcis_bbox,
     # which the official test code de-normalises with these stds; use
     # (1, 1, 1, 1) with --bbox-weights test.
-    roi_head=dict(bbox_coder=dict(target_stds=(0.2, 0.2, 0.5, 0.5))))
+    roi_head=dict(
+        mask_head=dict(bbox_coder=dict(target_stds=(0.2, 0.2, 0.5, 0.5)))))

@@ -13,7 +13,7 @@ model = dict(
             type='Pretrained',
             checkpoint='open-mmlab://detectron2/resnet101_caffe')),
     rpn_head=dict(anchor_generator=dict(scales=[8, 16, 32])),
-    roi_head=dict(num_classes=20),
+    roi_head=dict(mask_head=dict(num_classes=20)),
     train_cfg=dict(
         rpn_proposal=dict(min_bbox_size=16),
         rcnn=dict(

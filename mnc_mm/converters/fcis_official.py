@@ -20,8 +20,8 @@ rpn_conv_3x3                    rpn_head.rpn_conv
 rpn_cls_score                   rpn_head.rpn_cls (2, A) -> (A, 2), fg first
 rpn_bbox_pred                   rpn_head.rpn_reg
 conv_new_1                      neck.convs.0.conv
-fcis_cls_seg                    roi_head.conv_cls_seg (official order)
-fcis_bbox (or fcis_bbox_*_test) roi_head.conv_bbox (official order)
+fcis_cls_seg                    roi_head.mask_head.conv_cls_seg (official)
+fcis_bbox (or fcis_bbox_*_test) roi_head.mask_head.conv_bbox (official)
 ==============================  ==========================================
 
 BN: gamma, beta, moving_mean, moving_var -> weight, bias, running_mean,
@@ -145,8 +145,8 @@ HEADS = {
     'rpn_cls_score': 'rpn_head.rpn_cls',
     'rpn_bbox_pred': 'rpn_head.rpn_reg',
     'conv_new_1': 'neck.convs.0.conv',
-    'fcis_cls_seg': 'roi_head.conv_cls_seg',
-    'fcis_bbox': 'roi_head.conv_bbox',
+    'fcis_cls_seg': 'roi_head.mask_head.conv_cls_seg',
+    'fcis_bbox': 'roi_head.mask_head.conv_bbox',
 }
 # --bbox-weights: the normalised regressor with the official test-time
 # stds (as the official evaluation), or the ``_test`` copy with stds 1.

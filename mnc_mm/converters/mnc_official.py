@@ -18,10 +18,10 @@ rpn_conv_3x3                   rpn_head.rpn_conv
 rpn_cls_score                  rpn_head.rpn_cls, (2, A) -> (A, 2), fg first
 rpn_bbox_pred                  rpn_head.rpn_reg
 fc6_maskest, mask_pred         roi_head.mask_head.fc_mask, .mask_pred
-fc6, fc7                       roi_head.cls_head.box_fcs.0, .box_fcs.2
-fc6_mask, fc7_mask             roi_head.cls_head.mask_fcs.0, .mask_fcs.2
-cls_score, seg_cls_score       roi_head.cls_head.fc_cls, .fc_seg_cls
-bbox_pred                      roi_head.cls_head.fc_reg, rows / stds
+fc6, fc7                       roi_head.bbox_head.box_fcs.0, .box_fcs.2
+fc6_mask, fc7_mask             roi_head.bbox_head.mask_fcs.0, .mask_fcs.2
+cls_score, seg_cls_score       roi_head.bbox_head.fc_cls, .fc_seg_cls
+bbox_pred                      roi_head.bbox_head.fc_reg, rows / stds
 =============================  ============================================
 
 Both sides concatenate the pathways as [mask, box] (``[fc7_mask, fc7]``)
@@ -109,13 +109,13 @@ HEADS = {
     'rpn_bbox_pred': 'rpn_head.rpn_reg',
     'fc6_maskest': 'roi_head.mask_head.fc_mask',
     'mask_pred': 'roi_head.mask_head.mask_pred',
-    'fc6': 'roi_head.cls_head.box_fcs.0',
-    'fc7': 'roi_head.cls_head.box_fcs.2',
-    'fc6_mask': 'roi_head.cls_head.mask_fcs.0',
-    'fc7_mask': 'roi_head.cls_head.mask_fcs.2',
-    'cls_score': 'roi_head.cls_head.fc_cls',
-    'seg_cls_score': 'roi_head.cls_head.fc_seg_cls',
-    'bbox_pred': 'roi_head.cls_head.fc_reg',
+    'fc6': 'roi_head.bbox_head.box_fcs.0',
+    'fc7': 'roi_head.bbox_head.box_fcs.2',
+    'fc6_mask': 'roi_head.bbox_head.mask_fcs.0',
+    'fc7_mask': 'roi_head.bbox_head.mask_fcs.2',
+    'cls_score': 'roi_head.bbox_head.fc_cls',
+    'seg_cls_score': 'roi_head.bbox_head.fc_seg_cls',
+    'bbox_pred': 'roi_head.bbox_head.fc_reg',
 }
 CONV_LAYERS = ('rpn_conv_3x3', 'rpn_cls_score', 'rpn_bbox_pred')
 # BBOX_NORMALIZE_STDS of experiments/cfgs/VGG16/mnc_5stage.yml (means 0).

@@ -1,15 +1,16 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Compiled ops of mnc_mm. Importable with torch alone (no mmcv/mmdet)."""
-from .channel_ops import group_max, group_softmax, label_pick, score_pick
+"""Compiled ops of mnc_mm, registered as torch ops ``torch.ops.mnc_mm.*``.
+Importable with torch alone (no mmcv/mmdet)."""
 from .ext_loader import ext_available, get_op, load_ext
-from .ps_roi_pool import (PSRoIMaxAvgPoolFunction, PSRoIPool,
-                          PSRoIPoolFunction, ps_roi_max_avg_pool, ps_roi_pool)
-from .roi_warp import RoIWarp, RoIWarpFunction, RoIWarpPool, roi_warp
+from .onnx_symbolics import register_onnx_symbolics
+from .ps_roi_max_avg_pool import ps_roi_max_avg_pool
+from .ps_roi_pool import PSRoIPool, ps_roi_pool
+from .roi_warp import RoIWarp, RoIWarpPool, roi_warp
 
 __all__ = [
     'ext_available', 'get_op', 'load_ext',
-    'PSRoIPool', 'PSRoIPoolFunction', 'ps_roi_pool',
-    'PSRoIMaxAvgPoolFunction', 'ps_roi_max_avg_pool',
-    'group_max', 'group_softmax', 'label_pick', 'score_pick',
-    'RoIWarp', 'RoIWarpFunction', 'RoIWarpPool', 'roi_warp',
+    'PSRoIPool', 'ps_roi_pool', 'ps_roi_max_avg_pool',
+    'RoIWarp', 'RoIWarpPool', 'roi_warp',
 ]
+
+register_onnx_symbolics()

@@ -2,6 +2,11 @@
 """Argument checks shared by the RoI ops (run before calling the
 extension) and the post-processing functions.
 
+The RoI ops' checks here read shapes, dtypes and devices only, never tensor
+values: no device-to-host sync, nothing for ``torch.compile`` to break on.
+The value checks (finite RoIs, batch index an integer in [0, N)) run in the
+C++ kernels (``TORCH_CHECK_VALUE`` on CPU, a device-side check on CUDA).
+
 Every message starts with the op's (function's) name and says what was
 expected and what was found. Needs torch only (no mmcv/mmdet), so the ops
 can use it.
@@ -57,8 +62,12 @@ def check_same_device(op: str, name: str, tensor: Tensor, ref_name: str,
 
 
 def check_roi_inputs(op: str, input: Tensor, rois: Tensor) -> None:
-    """``input`` (N, C, H, W) and ``rois`` (R, 5) ``[batch_idx, x1, y1, x2,
-    y2]``: same device and dtype, finite, integer batch indices in [0, N)."""
+    """``input`` (N, C, H, W) in a supported dtype and ``rois`` (R, 5)
+    ``[batch_idx, x1, y1, x2, y2]``, floating point, on the same device.
+
+    Checks shapes, dtypes and devices only: it reads no tensor values, so
+    it costs no device-to-host sync and traces under ``torch.compile``.
+    """
     for name, t in (('input', input), ('rois', rois)):
         check_tensor(op, name, t)
     if input.dim() != 4:
@@ -79,25 +88,24 @@ def check_roi_inputs(op: str, input: Tensor, rois: Tensor) -> None:
         raise TypeError(f'{op}: input dtype must be one of '
                         f'{[str(d) for d in supported]} on '
                         f'{input.device.type}, got {input.dtype}')
-    if rois.dtype != input.dtype:
-        raise TypeError(f'{op}: rois dtype must match input dtype '
-                        f'({input.dtype}), got {rois.dtype}')
-    if rois.shape[0] == 0:
-        return
-    idx = rois[:, 0]
-    not_finite = ~torch.isfinite(rois).all(1)
-    bad_idx = (idx != idx.floor()) | (idx < 0) | (idx >= input.shape[0])
-    # One host sync for both value checks.
-    any_not_finite, any_bad_idx = torch.stack(
-        [not_finite.any(), bad_idx.any()]).tolist()
-    if any_not_finite:
-        row = int(not_finite.nonzero()[0])
-        raise ValueError(f'{op}: rois must be finite, got row {row}: '
-                         f'{rois[row].tolist()}')
-    if any_bad_idx:
-        raise ValueError(f'{op}: rois[:, 0] (batch index) must be an integer '
-                         f'in [0, {input.shape[0]}), got '
-                         f'{idx[bad_idx][0].item()}')
+    if not rois.is_floating_point():
+        raise TypeError(f'{op}: rois must be a floating-point tensor, got '
+                        f'{rois.dtype}')
+
+
+def rois_as_maps_dtype(rois: Tensor, maps: Tensor) -> Tensor:
+    """The RoI dtype rule of the ops: RoIs are cast to the dtype of the
+    maps they index, as mmdet's ``SingleRoIExtractor`` does
+    (``rois.type_as(feats[0])``); the kernels then compute the bin limits
+    in that dtype, as the official kernels do in theirs.
+
+    Under float16 or bfloat16 maps the box corners are rounded to that
+    dtype first: float16 keeps integers exactly up to 2048 and bfloat16 up
+    to 256 (above, corners move to the nearest multiple of 2, 4, ... px),
+    and float16 overflows to inf beyond 65504 px (refused as not finite).
+    A gradient w.r.t. ``rois`` flows back through the cast.
+    """
+    return rois if rois.dtype == maps.dtype else rois.to(maps.dtype)
 
 
 def check_img_shape(op: str, img_shape) -> Tuple[int, int]:

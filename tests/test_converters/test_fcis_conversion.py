@@ -124,10 +124,10 @@ def test_bbox_weights_test_takes_the_test_copies():
     state_dict, report = convert_fcis_arrays(arrays, 'test')
     assert report['bbox_target_stds'] == (1.0, 1.0, 1.0, 1.0)
     np.testing.assert_array_equal(
-        state_dict['roi_head.conv_bbox.weight'].numpy(),
+        state_dict['roi_head.mask_head.conv_bbox.weight'].numpy(),
         arrays['arg:fcis_bbox_weight_test'])
     np.testing.assert_array_equal(
-        state_dict['roi_head.conv_bbox.bias'].numpy(),
+        state_dict['roi_head.mask_head.conv_bbox.bias'].numpy(),
         arrays['arg:fcis_bbox_bias_test'])
     del arrays[TEST_BBOX_KEYS[1]]
     with pytest.raises(KeyError, match='found only .arg:fcis_bbox_weight_'):

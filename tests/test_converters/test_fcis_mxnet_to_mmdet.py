@@ -32,7 +32,7 @@ model = dict(
     backbone=dict(base_channels=4),
     neck=dict(in_channels=[128], out_channels=16),
     rpn_head=dict(in_channels=64, feat_channels=8),
-    roi_head=dict(num_classes=2, in_channels=16))
+    roi_head=dict(mask_head=dict(num_classes=2, in_channels=16)))
 test_dataloader = dict(dataset=dict(metainfo=dict(classes=('a', 'b'))))
 '''
 
@@ -59,7 +59,7 @@ def test_official_config_settings():
     anchors = cfg.model.rpn_head.anchor_generator
     assert len(anchors.ratios) * len(anchors.scales) == 12
     assert cfg.model.rpn_head.loss_cls.use_sigmoid is False
-    stds = tuple(cfg.model.roi_head.bbox_coder.target_stds)
+    stds = tuple(cfg.model.roi_head.mask_head.bbox_coder.target_stds)
     assert stds == (0.2, 0.2, 0.5, 0.5)
 
 
@@ -144,7 +144,7 @@ def test_cli_end_to_end(tiny):
     # The RPN gives the official foreground probabilities.
     feat = torch.randn(1, 64, 3, 5)
     with torch.no_grad():
-        cls_score = model.rpn_head((feat, ))[0][0][0]
+        cls_score = model.rpn_head.forward_single(feat)[0][0]
         hidden = torch.relu(model.rpn_head.rpn_conv(feat))[0]
         official = torch.einsum(
             'oc,chw->ohw',
@@ -162,10 +162,11 @@ def test_test_box_weights_need_matching_stds(tiny, tool):
         tool.convert(params, str(tmp / 'test.pth'), config, 'test')
     path, meta = tool.convert(
         params, str(tmp / 'test.pth'), config, 'test',
-        {'model.roi_head.bbox_coder.target_stds': (1.0, 1.0, 1.0, 1.0)})
+        {'model.roi_head.mask_head.bbox_coder.target_stds':
+         (1.0, 1.0, 1.0, 1.0)})
     state_dict = torch.load(path, weights_only=True)['state_dict']
     np.testing.assert_array_equal(
-        state_dict['roi_head.conv_bbox.weight'].numpy(),
+        state_dict['roi_head.mask_head.conv_bbox.weight'].numpy(),
         arrays['arg:fcis_bbox_weight_test'])
     assert meta['bbox_weights'] == 'test'
 

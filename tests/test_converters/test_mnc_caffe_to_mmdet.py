@@ -204,7 +204,7 @@ def test_wrong_files_fail_clearly(tiny, tool, tmp_path):
     _, config, _, caffemodel, _ = tiny
     out = str(tmp_path / 'x.pth')
     with pytest.raises(ValueError, match=r'tensors do not have the shape.*'
-                       r'roi_head\.cls_head\.box_fcs\.0\.bias: model '
+                       r'roi_head\.bbox_head\.box_fcs\.0\.bias: model '
                        r'\(4096,\), converted \(8,\)'):
         tool.convert(caffemodel, out, CONFIG)
     with pytest.raises(ValueError, match=r'target_stds is \(1.0, 1.0, 1.0, '
@@ -250,8 +250,8 @@ def test_imagenet_init_for_load_from(tiny, tool, tmp_path):
         torch.load(out, weights_only=True)['state_dict'], strict=False)
     assert not result.unexpected_keys
     assert sorted({k.rsplit('.', 1)[0] for k in result.missing_keys}) == [
-        'roi_head.cls_head.fc_cls', 'roi_head.cls_head.fc_reg',
-        'roi_head.cls_head.fc_seg_cls', 'roi_head.mask_head.fc_mask',
+        'roi_head.bbox_head.fc_cls', 'roi_head.bbox_head.fc_reg',
+        'roi_head.bbox_head.fc_seg_cls', 'roi_head.mask_head.fc_mask',
         'roi_head.mask_head.mask_pred', 'rpn_head.rpn_cls',
         'rpn_head.rpn_conv', 'rpn_head.rpn_reg']
     names = mnc_name_map()

@@ -23,7 +23,7 @@ def test_name_map_covers_the_inventory_once():
     assert {name.split('/')[0] for name in names} == set(inventory)
     assert names['conv4_1/0'] == 'backbone.features.17.weight'
     assert names['conv5_3/1'] == 'backbone.features.28.bias'
-    assert names['fc7_mask/0'] == 'roi_head.cls_head.mask_fcs.2.weight'
+    assert names['fc7_mask/0'] == 'roi_head.bbox_head.mask_fcs.2.weight'
 
 
 def _legacy(shape):
@@ -95,8 +95,8 @@ def test_renormalised_regressor_decodes_the_same_boxes():
     feat = torch.from_numpy(feat).double()
     raw = (torch.from_numpy(released).double() @ feat +
            torch.from_numpy(bias).double()).view(21, 4)
-    ours = (state_dict['roi_head.cls_head.fc_reg.weight'].double() @ feat +
-            state_dict['roi_head.cls_head.fc_reg.bias'].double()).view(21, 4)
+    ours = (state_dict['roi_head.bbox_head.fc_reg.weight'].double() @ feat +
+            state_dict['roi_head.bbox_head.fc_reg.bias'].double()).view(21, 4)
     rois = torch.tensor([[10., 20., 110., 80.]]).double().expand(21, 4)
     coder = dict(type='PlusOneDeltaXYWHBBoxCoder')
     official = TASK_UTILS.build(coder).decode(rois, raw)
@@ -146,7 +146,7 @@ def test_imagenet_init_takes_the_trunk_and_the_fc_pathways():
                           not_converted=['fc8'])
     assert len(state_dict) == 2 * (13 + 4)
     np.testing.assert_array_equal(
-        state_dict['roi_head.cls_head.mask_fcs.2.weight'].numpy(),
+        state_dict['roi_head.bbox_head.mask_fcs.2.weight'].numpy(),
         arrays['fc7_mask/0'].reshape(3, 5).astype(np.float32))
     for name in ('fc6_mask/0', 'fc6_mask/1', 'fc7_mask/0', 'fc7_mask/1'):
         del arrays[name]

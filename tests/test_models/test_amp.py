@@ -32,7 +32,7 @@ def tiny_model(method, **overrides):
     if method == 'fcis':
         cfg.neck.update(in_channels=[64], out_channels=32)
         cfg.rpn_head.update(in_channels=32, feat_channels=32)
-        cfg.roi_head.update(in_channels=32)
+        cfg.roi_head.mask_head.update(in_channels=32)
     else:
         cfg.rpn_head.update(in_channels=32, feat_channels=32)
         cfg.roi_head.roi_extractor.out_channels = 32

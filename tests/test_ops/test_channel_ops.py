@@ -1,9 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Tests of the FCIS channel operators (fcis_spec.md §2, §9.8, §10.3)."""
+"""Tests of the test reference for the FCIS channel operators (the
+semantics of msracver/FCIS ``fcis/operator_cxx/channel_operator.cu``)."""
 import pytest
 import torch
 
-from mnc_mm.ops import group_max, group_softmax, label_pick, score_pick
+from test_ops.fcis_channel_ops import (group_max, group_softmax, label_pick,
+                                      score_pick)
 
 NEG_FLT_MAX = -torch.finfo(torch.float32).max
 

@@ -4,7 +4,8 @@
 import pytest
 import torch
 
-from mnc_mm.ops import ext_available, label_pick, ps_roi_pool
+from mnc_mm.ops import ext_available, ps_roi_pool
+from test_ops.fcis_channel_ops import label_pick
 
 pytestmark = pytest.mark.skipif(
     not ext_available(), reason='mnc_mm._ext is not built')

@@ -158,7 +158,7 @@ def test_run_demo(tmp_path):
                  data, '--work-dir', work, '--num-train', '8', '--num-val',
                  '2', '--num-shown', '2', '--cfg-options',
                  'train_cfg.max_epochs=1', 'model.neck.out_channels=64',
-                 'model.roi_head.in_channels=64',
+                 'model.roi_head.mask_head.in_channels=64',
                  'train_dataloader.num_workers=0',
                  'train_dataloader.persistent_workers=False',
                  'val_dataloader.num_workers=0',

@@ -62,8 +62,8 @@ STAGES: Dict[str, Dict[str, List[str]]] = {
     'FCIS': {
         'conv': ['backbone.forward', 'neck.forward'],
         'rpn': ['rpn_head.predict'],
-        'head': ['roi_head.score_maps'],
-        'per_roi': ['roi_head.assemble'],
+        'head': ['roi_head.mask_head.score_maps'],
+        'per_roi': ['roi_head.mask_head.assemble'],
         'post': VOTE_AND_PASTE,
     },
     'MNC': {

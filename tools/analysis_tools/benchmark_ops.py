@@ -24,7 +24,10 @@ run, so compare them rather than absolute times across machines.
 """
 import argparse
 import functools
+import importlib
+import os.path as osp
 import statistics
+import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -238,10 +241,21 @@ def bench_ps_roi_pool(args: argparse.Namespace) -> List[dict]:
     ]
 
 
+def _test_reference(name: str):
+    """A pure-torch reference module of ``tests/test_ops`` (the official
+    chains the fused ops replace are test references, not library code)."""
+    tests = osp.join(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))), 'tests')
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    return importlib.import_module(f'test_ops.{name}')
+
+
 @register_op('ps_roi_max_avg_pool')
 def bench_ps_roi_max_avg_pool(args: argparse.Namespace) -> List[dict]:
     """Fused FCIS class score vs PSRoIPool + Group_Max + mean."""
-    from mnc_mm.ops import group_max, ps_roi_max_avg_pool, ps_roi_pool
+    from mnc_mm.ops import ps_roi_max_avg_pool, ps_roi_pool
+    group_max = _test_reference('fcis_channel_ops').group_max
     feat, rois, case = _fcis_score_maps(args.device)
     classes, group = FCIS_NUM_CLASSES, FCIS_GROUP
     # the layout FCISRoIHead.score_maps makes: D values of a cell contiguous

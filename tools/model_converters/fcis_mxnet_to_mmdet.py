@@ -60,20 +60,21 @@ def convert_detector(arrays: dict, cfg, bbox_weights: str,
     """The FCIS state dict, checked against ``cfg``; returns it and the
     meta entries of the conversion."""
     state_dict, report = convert_fcis_arrays(arrays, bbox_weights, source)
-    stds = tuple(cfg.model.roi_head.bbox_coder.target_stds)
+    stds = tuple(cfg.model.roi_head.mask_head.bbox_coder.target_stds)
     if stds != report['bbox_target_stds']:
         raise ValueError(
-            f'{cfg.filename}: roi_head.bbox_coder.target_stds is {stds}, but '
-            f'the {bbox_weights} box weights need '
+            f'{cfg.filename}: roi_head.mask_head.bbox_coder.target_stds is '
+            f'{stds}, but the {bbox_weights} box weights need '
             f'{report["bbox_target_stds"]}; pass --cfg-options '
-            f'model.roi_head.bbox_coder.target_stds='
+            f'model.roi_head.mask_head.bbox_coder.target_stds='
             f'"{report["bbox_target_stds"]}" here and to tools/test.py')
     check_state_dict(state_dict, model_state_shapes(cfg), source)
     classes = dataset_classes(cfg)
-    if len(classes) != cfg.model.roi_head.num_classes:
+    if len(classes) != cfg.model.roi_head.mask_head.num_classes:
         raise ValueError(f'{cfg.filename}: the test data set has '
-                         f'{len(classes)} classes, roi_head.num_classes is '
-                         f'{cfg.model.roi_head.num_classes}')
+                         f'{len(classes)} classes, '
+                         'roi_head.mask_head.num_classes is '
+                         f'{cfg.model.roi_head.mask_head.num_classes}')
     return state_dict, dict(dataset_meta=dict(classes=classes), **report)
 
 

@@ -39,11 +39,10 @@ model = dict(
         norm_cfg=None,
         act_cfg=dict(type='ReLU'),
         init_cfg=dict(type='Normal', layer='Conv2d', std=0.01)),
-    rpn_in_index=-2,
-    roi_in_index=-1,
-    # py-faster-rcnn RPN (fcis_spec §4.3, §5.2), shared with MNC
+    # py-faster-rcnn RPN (fcis_spec §4.3, §5.2), shared with MNC; on conv4
     rpn_head=dict(
         type='PyFasterRCNNRPNHead',
+        in_index=-2,
         in_channels=1024,
         feat_channels=512,
         anchor_generator=dict(
@@ -59,19 +58,21 @@ model = dict(
         init_cfg=dict(type='Normal', layer='Conv2d', std=0.01)),
     roi_head=dict(
         type='FCISRoIHead',
-        num_classes=80,
-        in_channels=1024,
-        group_size=7,
-        pooled_size=21,
-        spatial_scale=1.0 / 16,
-        num_reg_classes=2,
-        bbox_coder=dict(
-            type='PlusOneDeltaXYWHBBoxCoder',
-            target_stds=(0.2, 0.2, 0.5, 0.5)),
-        loss_cls=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-        loss_mask=dict(type='FCISMaskLoss', loss_weight=10.0),
-        loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0)),
+        mask_head=dict(
+            type='FCISHead',
+            num_classes=80,
+            in_channels=1024,
+            group_size=7,
+            pooled_size=21,
+            spatial_scale=1.0 / 16,
+            num_reg_classes=2,
+            bbox_coder=dict(
+                type='PlusOneDeltaXYWHBBoxCoder',
+                target_stds=(0.2, 0.2, 0.5, 0.5)),
+            loss_cls=dict(
+                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+            loss_mask=dict(type='FCISMaskLoss', loss_weight=10.0),
+            loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0))),
     train_cfg=dict(
         rpn=dict(
             assigner=dict(

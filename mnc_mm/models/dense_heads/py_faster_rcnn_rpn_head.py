@@ -45,7 +45,25 @@ class PyFasterRCNNRPNHead(RPNHead):
 
     The proposals also record ``anchor_inds`` (their anchor's index in the
     flattened (level, h, w, anchor) order).
+
+    Args:
+        in_index (int, optional): the one feature map of the detector's
+            tuple the head reads (FCIS: -2, conv4, while its RoI head reads
+            conv5); None reads every map as a level, as mmdet's
+            ``RPNHead``.
+        Others: as mmdet's ``RPNHead``.
     """
+
+    def __init__(self, *args, in_index: Optional[int] = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_index = in_index
+
+    def forward(self, x: Tuple[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
+        """Scores and deltas of each level read (see ``in_index``)."""
+        if self.in_index is not None:
+            x = (x[self.in_index], )
+        return super().forward(x)
 
     def loss_by_feat(self,
                      cls_scores: List[Tensor],
@@ -74,9 +92,7 @@ class PyFasterRCNNRPNHead(RPNHead):
     def loss_and_predict(self,
                          x: Tuple[Tensor],
                          batch_data_samples: SampleList,
-                         proposal_cfg: Optional[ConfigDict] = None,
-                         box_grad: bool = False,
-                         box_grad_clip: Optional[float] = None
+                         proposal_cfg: Optional[ConfigDict] = None
                          ) -> Tuple[dict, InstanceList]:
         """RPN losses and the proposals of each image.
 
@@ -85,12 +101,12 @@ class PyFasterRCNNRPNHead(RPNHead):
             batch_data_samples (list[DetDataSample]): with ``gt_instances``.
             proposal_cfg (ConfigDict, optional): proposal settings
                 (``nms_pre``, ``max_per_img``, ``nms``, ``min_bbox_size``,
-                ``scale_min_bbox_size``).
-            box_grad (bool): keep the proposals differentiable w.r.t. the
-                regression output; otherwise they are detached.
-            box_grad_clip (float, optional): clamp the gradient reaching
-                the regression output through the proposals element-wise
-                to this bound (official 1/512); None: no clamp.
+                ``scale_min_bbox_size``), and ``box_grad`` (keep the
+                proposals differentiable w.r.t. the regression output,
+                default False: detached) with ``box_grad_clip`` (clamp the
+                gradient reaching the regression output through the
+                proposals element-wise to this bound, official 1/512;
+                None: no clamp), which :class:`MNC` sets.
 
         Returns:
             tuple: the loss dict and a list of ``InstanceData`` proposals
@@ -102,9 +118,10 @@ class PyFasterRCNNRPNHead(RPNHead):
         cls_scores, bbox_preds = self(x)
         losses = self.loss_by_feat(cls_scores, bbox_preds, gt_instances,
                                    img_metas, gt_ignore)
+        cfg = self.test_cfg if proposal_cfg is None else proposal_cfg
         proposals = self.proposals_by_feat(
-            cls_scores, bbox_preds, img_metas, proposal_cfg, box_grad,
-            box_grad_clip)
+            cls_scores, bbox_preds, img_metas, cfg,
+            cfg.get('box_grad', False), cfg.get('box_grad_clip'))
         return losses, proposals
 
     def predict_by_feat(self,

@@ -1,13 +1,13 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """MNC: Instance-aware Semantic Segmentation via Multi-task Network
 Cascades (Dai, He, Sun, CVPR 2016)."""
+import copy
 from typing import Optional
 
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.registry import MODELS
-from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
-from torch import Tensor
+from mmengine.config import ConfigDict
 
 
 @MODELS.register_module()
@@ -16,14 +16,14 @@ class MNC(TwoStageDetector):
 
     Stage 1 is the RPN (``rpn_head``, a :class:`PyFasterRCNNRPNHead`);
     stages 2-5 are the ``roi_head`` (:class:`MNCRoIHead`). The detector is
-    the one owner of the box-gradient setting and hands it to both heads
-    in :meth:`loss`. With ``box_grad`` the
-    proposals reach the RoI losses through their decoded coordinates, so
-    the stage 2-5 losses train the RPN's box regression too (and the
-    stage 4/5 losses the stage-3 regressor); the gradient that reaches
-    each regressor through the boxes is clamped element-wise to
-    ``box_grad_clip`` (official: 1/512). ``box_grad=False`` detaches the
-    RoIs (the paper's ablation).
+    the one owner of the box-gradient setting: it writes ``box_grad`` and
+    ``box_grad_clip`` into ``train_cfg.rpn_proposal`` and ``train_cfg.rcnn``
+    before the heads are built. With ``box_grad`` the proposals reach the
+    RoI losses through their decoded coordinates, so the stage 2-5 losses
+    train the RPN's box regression too (and the stage 4/5 losses the
+    stage-3 regressor); the gradient that reaches each regressor through
+    the boxes is clamped element-wise to ``box_grad_clip`` (official:
+    1/512). ``box_grad=False`` detaches the RoIs (the paper's ablation).
 
     Args:
         backbone, rpn_head, roi_head, neck, data_preprocessor, init_cfg:
@@ -40,13 +40,19 @@ class MNC(TwoStageDetector):
                  backbone: ConfigType,
                  rpn_head: ConfigType,
                  roi_head: ConfigType,
-                 train_cfg: ConfigType,
+                 train_cfg: OptConfigType,
                  test_cfg: ConfigType,
                  neck: OptConfigType = None,
                  box_grad: bool = True,
                  box_grad_clip: Optional[float] = 1 / 512,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
+        if train_cfg is not None:
+            train_cfg = ConfigDict(copy.deepcopy(train_cfg))
+            box_cfg = dict(box_grad=box_grad, box_grad_clip=box_grad_clip)
+            train_cfg.rpn_proposal = ConfigDict(
+                train_cfg.get('rpn_proposal', test_cfg['rpn']), **box_cfg)
+            train_cfg.rcnn = ConfigDict(train_cfg.rcnn, **box_cfg)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -58,21 +64,3 @@ class MNC(TwoStageDetector):
             init_cfg=init_cfg)
         self.box_grad = box_grad
         self.box_grad_clip = box_grad_clip
-
-    def loss(self, batch_inputs: Tensor,
-             batch_data_samples: SampleList) -> dict:
-        """RPN losses (``loss_rpn_cls``, ``loss_rpn_bbox``) and the RoI
-        head's; the proposals carry box gradients when ``box_grad``."""
-        x = self.extract_feat(batch_inputs)
-        proposal_cfg = self.train_cfg.get('rpn_proposal', self.test_cfg.rpn)
-        losses, proposals = self.rpn_head.loss_and_predict(
-            x,
-            batch_data_samples,
-            proposal_cfg=proposal_cfg,
-            box_grad=self.box_grad,
-            box_grad_clip=self.box_grad_clip)
-        losses.update(
-            self.roi_head.loss(x, proposals, batch_data_samples,
-                               box_grad=self.box_grad,
-                               box_grad_clip=self.box_grad_clip))
-        return losses

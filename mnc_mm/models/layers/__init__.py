@@ -1,7 +1,8 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Small differentiable building blocks of the MNC cascade."""
+"""Small building blocks of both heads: box-gradient shaping (MNC) and the
+mask resampling every mask path goes through."""
 from .box_grad import clip_grad, official_warp_coord_grad
-from .mask_resize import resize_masks_top_left
+from .mask_resampling import resize_masks_top_left
 
 __all__ = [
     'clip_grad', 'official_warp_coord_grad', 'resize_masks_top_left'

@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The last step of both methods: per-RoI masks and scores of one image
 become its instances (fcis_spec §6, mnc_spec §9)."""
-from typing import Callable
+from typing import Callable, List, Optional
 
 import torch
 from mmengine.structures import InstanceData
@@ -60,3 +60,50 @@ def _vote_and_paste(boxes, masks, scores, img_meta, mask_voting, rescale,
         labels=labels,
         masks=paste_masks(masks, boxes, shape, mask_thr=mask_thr,
                           binarize_first=binarize_first))
+
+
+def vote_and_paste_passes(boxes: List[List[Tensor]],
+                          masks: List[Tensor],
+                          scores: List[Tensor],
+                          img_metas: List[dict],
+                          mask_voting: Callable,
+                          rescale: bool = True,
+                          mask_thr: float = 0.4,
+                          binarize_first: bool = False,
+                          min_size: Optional[float] = None
+                          ) -> List[InstanceData]:
+    """The instances of every image from several prediction passes over
+    its RoIs (FCIS: the RoIs and their regressed boxes; MNC: the stage
+    pairs).
+
+    Args:
+        boxes (list[list[Tensor]]): per pass, per image (n_i, 4) RoIs in
+            network-input px, inclusive ends.
+        masks (list[Tensor]): per pass (sum n_i, m, m) soft masks.
+        scores (list[Tensor]): per pass (sum n_i, C) class probabilities.
+        img_metas (list[dict]): per image.
+        min_size (float, optional): drop the RoIs whose width or height
+            (``x2 - x1 + 1``) is below it before voting.
+        Others: as :func:`vote_and_paste`.
+
+    Returns:
+        list[InstanceData]: per image, see :func:`vote_and_paste`.
+    """
+    sizes = [b.size(0) for b in boxes[0]]
+    masks = [m.split(sizes) for m in masks]
+    scores = [s.split(sizes) for s in scores]
+    results = []
+    for i, meta in enumerate(img_metas):
+        img_boxes = torch.cat([b[i] for b in boxes])
+        img_masks = torch.cat([m[i] for m in masks])
+        img_scores = torch.cat([s[i] for s in scores])
+        if min_size is not None:
+            keep = ((img_boxes[:, 2:] - img_boxes[:, :2] + 1) >=
+                    min_size).all(dim=1)
+            img_boxes, img_masks, img_scores = (img_boxes[keep],
+                                                img_masks[keep],
+                                                img_scores[keep])
+        results.append(
+            vote_and_paste(img_boxes, img_masks, img_scores, meta,
+                           mask_voting, rescale, mask_thr, binarize_first))
+    return results

@@ -11,17 +11,16 @@ files of daijifeng001/MNC). The two differ only in the switches collected in
 from typing import Tuple
 
 import torch
+import torch.nn.functional as F
+from mmcv.ops import batched_nms, bbox_overlaps
 from mmdet.registry import TASK_UTILS
 from torch import Tensor
 
 from mnc_mm.ops.checks import (check_float_tensors, check_img_shape,
                                check_positive_int, check_shape)
-from ..task_modules.iou_calculators import bbox_overlaps_plus_one
-from .sampling import (CONVENTIONS, AxisWeights, PixelTable, axis_weights,
-                       grid_to_pixels, sample_separable, sample_separable_sum)
-
-# NMS ranks between two raisings of the score bound in _select_detections.
-_RANKS_PER_BOUND = 16
+from ..layers.mask_resampling import (CONVENTIONS, AxisWeights, PixelTable,
+                                      axis_weights, grid_to_pixels,
+                                      sample_separable, sample_separable_sum)
 
 #: The switches of the two official kernels (the other options, NMS 0.3,
 #: 100 per class and per image, merge IoU 0.5 and threshold 0.4, are shared).
@@ -45,66 +44,49 @@ VOTING_PRESETS = dict(
         drop_degenerate=False))
 
 
-def _cap_per_class(keep: Tensor, max_per_class: int) -> Tensor:
-    """The first ``max_per_class`` True of each row of (C - 1, N) ``keep``
-    (ranks in score order)."""
-    return keep & (keep.cumsum(1) <= max_per_class)
-
-
-def _select_detections(iou: Tensor, fg_scores: Tensor, nms_thr: float,
+def _select_detections(boxes: Tensor, fg_scores: Tensor, nms_thr: float,
                        max_per_class: int, max_per_img: int,
                        score_floor: float) -> Tuple[Tensor, Tensor]:
-    """Per-class greedy NMS over all boxes, at most ``max_per_class`` per
-    class, then the global cut ``score >= max(max_per_img-th highest kept
-    score, score_floor)``.
+    """Per-class greedy NMS over all boxes (mmcv's ``batched_nms`` with the
+    +1 IoU, one NMS per class), at most ``max_per_class`` per class, then
+    the global cut ``score >= max(max_per_img-th highest kept score,
+    score_floor)``.
+
+    Entries below ``score_floor`` are dropped before the NMS: they come
+    after every other entry of their class, so they change neither its
+    NMS nor its cap, and the cut removes them.
 
     Args:
-        iou (Tensor): (N, N) box IoU.
+        boxes (Tensor): (N, 4) inclusive-end boxes.
         fg_scores (Tensor): (N, C - 1) foreground class scores.
 
     Returns:
         tuple: box indices (K,) and 0-based labels (K,), ordered by label,
         then by descending score (the official per-class result lists).
     """
-    # Stable: ties go to the lower box index (numpy's argsort in the
-    # official wrapper leaves their order unspecified).
-    sorted_scores, order = fg_scores.t().sort(
-        dim=1, descending=True, stable=True)  # (C - 1, N)
-    # Only entries scoring >= a lower bound of the final threshold can be
-    # kept: score_floor, raised while the NMS runs to the max_per_img-th
-    # highest score kept so far (kept entries are final and only add up).
-    # Entries below the bound come after all others of their class, so
-    # dropping them changes neither the NMS nor the per-class cap of the
-    # others, nor the max_per_img highest kept scores.
-    live = sorted_scores >= score_floor
-    # Greedy NMS of all classes at once, one rank per step. IoU is
-    # symmetric, so a kept box never suppresses a box kept before it.
-    overlaps = iou > nms_thr
-    suppressed = torch.zeros_like(order, dtype=torch.bool)
-    keep = torch.zeros_like(live)
-    done, num_ranks = 0, int(live.sum(1).max())
-    while done < num_ranks:
-        for rank in range(done, min(done + _RANKS_PER_BOUND, num_ranks)):
-            boxes_at_rank = order[:, rank]
-            alive = ~suppressed.gather(1, boxes_at_rank[:, None])[:, 0]
-            keep[:, rank] = alive
-            suppressed |= overlaps[boxes_at_rank] & alive[:, None]
-        done = min(done + _RANKS_PER_BOUND, num_ranks)
-        kept = _cap_per_class(keep & live, max_per_class)
-        if int(kept.sum()) >= max_per_img:
-            bound = sorted_scores[kept].topk(max_per_img).values[-1]
-            live &= sorted_scores >= bound
-            num_ranks = min(num_ranks, int(live.sum(1).max()))
-    keep = _cap_per_class(keep & live, max_per_class)
-    kept_scores = sorted_scores[keep]
-    if kept_scores.numel() == 0:
-        empty = order.new_zeros((0, ))
+    inds, labels = (fg_scores >= score_floor).nonzero(as_tuple=True)
+    empty = inds.new_zeros((0, ))
+    if inds.numel() == 0:
         return empty, empty
-    num_top = min(kept_scores.numel(), max_per_img)
-    thresh = kept_scores.topk(num_top).values[-1].clamp(min=score_floor)
-    keep &= sorted_scores >= thresh
-    labels, ranks = keep.nonzero(as_tuple=True)
-    return order[labels, ranks], labels
+    scores = fg_scores[inds, labels]
+    # split_thr=0: one NMS per class, not the coordinate-offset trick,
+    # whose large coordinates would round the IoUs; mmcv's CPU NMS takes
+    # float32 only
+    _, keep = batched_nms(
+        boxes[inds].float(), scores.float(), labels,
+        dict(type='nms', iou_threshold=nms_thr, offset=1, split_thr=0))
+    # keep is in descending score order: rank within the class, then cap
+    labels_kept = labels[keep]
+    one_hot = F.one_hot(labels_kept, fg_scores.size(1))
+    rank = (one_hot.cumsum(0) * one_hot).sum(1)
+    keep = keep[rank <= max_per_class]
+    kept_scores = scores[keep]
+    thresh = kept_scores.topk(min(kept_scores.numel(),
+                                  max_per_img)).values[-1]
+    keep = keep[kept_scores >= max(float(thresh), score_floor)]
+    # by label, then by descending score (a stable sort keeps the order)
+    keep = keep[labels[keep].sort(stable=True).indices]
+    return inds[keep], labels[keep]
 
 
 def _first_last(flags: Tensor, fallback: int) -> Tuple[Tensor, Tensor]:
@@ -263,7 +245,8 @@ def mask_voting(boxes: Tensor,
        ``scores[i, c]`` normalised over the candidates.
     3. Each candidate mask is rendered into its box in the image
        (``render``: ``'half_pixel'`` into the rounded box, ``'top_left'``
-       into the float box, see :mod:`.sampling`), optionally binarised at
+       into the float box, see :mod:`mnc_mm.models.layers.mask_resampling`),
+       optionally binarised at
        ``>= mask_thr``, and the weighted sum is the vote.
     4. The tight box is the extent of the vote ``>= mask_thr`` (``>`` if
        ``strict_tight_box``), or the point (W // 2, H // 2) if empty; the
@@ -309,15 +292,15 @@ def mask_voting(boxes: Tensor,
              masks.new_zeros((0, mask_size, mask_size)))
     if num_boxes == 0:
         return empty
-    iou = bbox_overlaps_plus_one(boxes, boxes)
-    det_inds, det_labels = _select_detections(iou, scores[:, 1:], nms_thr,
+    det_inds, det_labels = _select_detections(boxes, scores[:, 1:], nms_thr,
                                               max_per_class, max_per_img,
                                               score_floor)
     if det_inds.numel() == 0:
         return empty
     det_scores = scores[det_inds, det_labels + 1]
 
-    is_candidate = iou[det_inds] >= merge_iou_thr  # (K, N)
+    is_candidate = bbox_overlaps(boxes[det_inds], boxes,
+                                 offset=1) >= merge_iou_thr  # (K, N)
     # Official: w = scores[cand, c] / sum(scores[cand, c]), the denominator
     # summing over the candidates only (not over all N boxes). An all-zero
     # candidate set (only possible without a score floor) gets zero weights

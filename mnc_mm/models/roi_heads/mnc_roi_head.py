@@ -2,9 +2,10 @@
 """The RoI stages of MNC (mnc_spec §2, §6-9): masks (stage 2), classes and
 boxes (stage 3), and, in the 5-stage cascade, the same two stages again on
 the regressed boxes (stages 4/5, shared weights)."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import torch
+from mmdet.models.roi_heads import BaseRoIHead
 from mmdet.models.task_modules.samplers import PseudoSampler
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.registry import MODELS, TASK_UTILS
@@ -12,14 +13,13 @@ from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
 from mmengine.config import ConfigDict
-from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..layers import clip_grad, official_warp_coord_grad
-from ..post_processing.instances import vote_and_paste
-from ..task_modules import crop_mask_targets, mask_level_labels, to_inclusive
-from .stage_bridge import bridge_boxes
+from ..post_processing.instances import vote_and_paste_passes
+from ..task_modules import (mask_level_labels, regress_by_best_class,
+                            sampled_roi_targets, to_inclusive)
 
 _TRAIN_CHOICES = dict(
     num_stages=(3, 5),
@@ -40,17 +40,19 @@ def _checked(cfg: ConfigDict, name: str, defaults: dict,
 
 
 @MODELS.register_module()
-class MNCRoIHead(BaseModule):
+class MNCRoIHead(BaseRoIHead):
     """Stages 2-5 of the multi-task network cascade.
 
     Stage 2 warps each RoI (``roi_extractor``, a :class:`RoIWarpExtractor`;
     with ``shared_head`` e.g. res5 runs per RoI on the warped features) and
     regresses a class-agnostic mask (``mask_head``); stage 3 classifies
-    the masked and the plain features and regresses boxes (``cls_head``).
-    The stage bridge (:func:`bridge_boxes`) turns the stage-3 boxes into
-    the RoIs of stages 4/5, which reuse the same modules. Boxes inside
-    follow py-faster-rcnn (inclusive ends, +1 widths); the gt boxes of the
-    data samples and the predicted boxes use mmdet's exclusive ends.
+    the masked and the plain features and regresses boxes (``cls_head``,
+    built as mmdet's ``bbox_head``).
+    The stage bridge (:func:`regress_by_best_class` with the mask-level
+    scores) turns the stage-3 boxes into the RoIs of stages 4/5, which
+    reuse the same modules. Boxes inside follow py-faster-rcnn (inclusive
+    ends, +1 widths); the gt boxes of the data samples and the predicted
+    boxes use mmdet's exclusive ends.
 
     Training (``train_cfg``):
 
@@ -68,11 +70,11 @@ class MNCRoIHead(BaseModule):
       the same four losses. Losses are named like mmdet's
       ``CascadeRoIHead``: ``s0.loss_*`` for stages 2/3, ``s1.loss_*`` for
       stages 4/5.
-    - Box gradients (``box_grad``, given to :meth:`loss` by the detector,
-      which owns the setting): the RoIs keep the gradient they came with
-      (from the RPN) and the bridge passes gradients to the RoIs and,
-      clamped to ``box_grad_clip``, to the stage-3 box regressor. Without
-      it RoIs and bridge are detached.
+    - Box gradients (``box_grad``, set in ``train_cfg`` by the
+      :class:`MNC` detector, which owns the setting): the RoIs keep the
+      gradient they came with (from the RPN) and the bridge passes
+      gradients to the RoIs and, clamped to ``box_grad_clip``, to the
+      stage-3 box regressor. Without it RoIs and bridge are detached.
 
     Official behaviours behind flags (defaults are the consistent ones):
     ``train_cfg.bridge_raw_deltas`` (the training bridge applies the
@@ -89,9 +91,11 @@ class MNCRoIHead(BaseModule):
     ``paste_binarize_first``).
 
     Args:
-        roi_extractor (dict): the RoI warp.
+        roi_extractor (dict): the RoI warp, shared by stages 2 and 3.
         mask_head (dict): stage 2, e.g. :class:`MNCMaskHead`.
-        cls_head (dict): stage 3, e.g. :class:`MNCClsHead`.
+        cls_head (dict): stage 3, e.g. :class:`MNCClsHead`, built as
+            ``bbox_head`` (the argument's name says it holds two
+            classifiers).
         shared_head (dict, optional): per-RoI layers after the warp.
         train_cfg, test_cfg (dict, optional): see above.
         init_cfg (dict, optional): initialisation.
@@ -105,46 +109,52 @@ class MNCRoIHead(BaseModule):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
-        super().__init__(init_cfg)
-        self.roi_extractor = MODELS.build(roi_extractor)
-        self.shared_head = (MODELS.build(shared_head)
-                            if shared_head is not None else None)
-        self.mask_head = MODELS.build(mask_head)
-        self.cls_head = MODELS.build(cls_head)
-        self.train_cfg = None
         if train_cfg is not None:
-            self.train_cfg = _checked(
+            train_cfg = _checked(
                 train_cfg, 'train_cfg',
                 dict(num_stages=5, seg_pos_iou_thr=0.5, mask_thr_binary=0.4,
                      bridge_raw_deltas=False, warp_coord_grad='exact',
-                     stage3_mask_grad='seg_positive'), _TRAIN_CHOICES)
-            self.assigner = TASK_UTILS.build(self.train_cfg.assigner)
-            self.sampler = TASK_UTILS.build(
-                self.train_cfg.sampler, default_args=dict(context=self))
-            self.bridge_assigner = TASK_UTILS.build(
-                self.train_cfg.bridge_assigner)
-            self.bridge_sampler = PseudoSampler()
-            coder = self.cls_head.bbox_coder
-            # raw: the normalised outputs applied as plain deltas
-            self.train_bridge_coder = (type(coder)()
-                                       if self.train_cfg.bridge_raw_deltas
-                                       else coder)
-        self.test_cfg = None
+                     stage3_mask_grad='seg_positive', box_grad=False,
+                     box_grad_clip=None), _TRAIN_CHOICES)
         if test_cfg is not None:
-            self.test_cfg = _checked(
+            test_cfg = _checked(
                 test_cfg, 'test_cfg',
                 dict(num_stages=5, bridge_with_bg=False, ext_warp='pool',
                      mask_thr_binary=0.4, paste_binarize_first=True),
                 _TEST_CHOICES)
-            self.mask_voting = TASK_UTILS.build(self.test_cfg.mask_voting)
+        super().__init__(bbox_roi_extractor=roi_extractor, bbox_head=cls_head,
+                         mask_head=mask_head, shared_head=shared_head,
+                         train_cfg=train_cfg, test_cfg=test_cfg,
+                         init_cfg=init_cfg)
+        if test_cfg is not None:
+            self.mask_voting = TASK_UTILS.build(test_cfg.mask_voting)
 
-    @property
-    def with_bbox(self) -> bool:
-        return True
+    def init_bbox_head(self, bbox_roi_extractor: ConfigType,
+                       bbox_head: ConfigType) -> None:
+        """The RoI warp (shared by stages 2 and 3) and stage 3."""
+        self.roi_extractor = MODELS.build(bbox_roi_extractor)
+        self.bbox_head = MODELS.build(bbox_head)
 
-    @property
-    def with_mask(self) -> bool:
-        return True
+    def init_mask_head(self, mask_roi_extractor: ConfigType,
+                       mask_head: ConfigType) -> None:
+        """Stage 2; it reads the RoI features of stage 3's warp."""
+        self.mask_head = MODELS.build(mask_head)
+
+    def init_assigner_sampler(self) -> None:
+        """Stage 2/3 assigner and sampler, stage 4/5 assigner."""
+        if self.train_cfg is None:
+            return
+        self.assigner = TASK_UTILS.build(self.train_cfg.assigner)
+        self.sampler = TASK_UTILS.build(
+            self.train_cfg.sampler, default_args=dict(context=self))
+        self.bridge_assigner = TASK_UTILS.build(
+            self.train_cfg.bridge_assigner)
+        self.bridge_sampler = PseudoSampler()
+        coder = self.bbox_head.bbox_coder
+        # raw: the normalised outputs applied as plain deltas
+        self.train_bridge_coder = (type(coder)()
+                                   if self.train_cfg.bridge_raw_deltas else
+                                   coder)
 
     # ------------------------------------------------------------------
     # shared pieces
@@ -157,7 +167,7 @@ class MNCRoIHead(BaseModule):
             roi_feats = self.roi_extractor.forward_direct(feats, rois)
         else:
             roi_feats = self.roi_extractor(feats, rois)
-        if self.shared_head is not None:
+        if self.with_shared_head:
             roi_feats = self.shared_head(roi_feats)
         return roi_feats
 
@@ -168,7 +178,7 @@ class MNCRoIHead(BaseModule):
         (R, 4(N+1))."""
         roi_feats = self._roi_feats(x, rois, direct)
         mask_logits = self.mask_head(roi_feats)
-        cls_score, seg_cls_score, bbox_pred = self.cls_head(
+        cls_score, seg_cls_score, bbox_pred = self.bbox_head(
             roi_feats, mask_logits.sigmoid())
         return dict(mask_logits=mask_logits, cls_score=cls_score,
                     seg_cls_score=seg_cls_score, bbox_pred=bbox_pred)
@@ -176,12 +186,8 @@ class MNCRoIHead(BaseModule):
     # ------------------------------------------------------------------
     # training
     # ------------------------------------------------------------------
-    def loss(self,
-             x: Tuple[Tensor],
-             rpn_results_list: InstanceList,
-             batch_data_samples: SampleList,
-             box_grad: bool = False,
-             box_grad_clip: Optional[float] = None) -> Dict[str, Tensor]:
+    def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Losses of stages 2/3 (and 4/5 with ``num_stages=5``).
 
         Args:
@@ -192,11 +198,6 @@ class MNCRoIHead(BaseModule):
             batch_data_samples (list[DetDataSample]): with gt ``bboxes``
                 (mmdet's exclusive ends), ``labels`` (0-based) and
                 ``masks`` at the input resolution.
-            box_grad (bool): keep the gradients of the RoIs and pass them
-                through the stage bridge.
-            box_grad_clip (float, optional): element-wise bound of the
-                gradient reaching the stage-3 regressor through the
-                bridge; None for none.
 
         Returns:
             dict: ``s0.loss_mask``, ``s0.loss_cls``, ``s0.loss_seg_cls``,
@@ -204,13 +205,12 @@ class MNCRoIHead(BaseModule):
         """
         gts, _, metas = unpack_gt_instances(batch_data_samples)
         device = x[0].device
-        gt_masks = [
-            g.masks.to_tensor(dtype=torch.uint8, device=device) for g in gts
-        ]
         gts = [
-            InstanceData(bboxes=to_inclusive(g.bboxes), labels=g.labels)
+            InstanceData(bboxes=to_inclusive(g.bboxes), labels=g.labels,
+                         masks=g.masks.to_tensor(torch.uint8, device))
             for g in gts
         ]
+        box_grad = self.train_cfg.box_grad
         samples = []
         for res, gt in zip(rpn_results_list, gts):
             boxes = res.bboxes if box_grad else res.bboxes.detach()
@@ -218,17 +218,15 @@ class MNCRoIHead(BaseModule):
                 InstanceData(priors=boxes.detach()), gt)
             samples.append(
                 self.sampler.sample(assign, InstanceData(priors=boxes), gt))
-        losses, outs = self._stage_loss(x, samples, gts, gt_masks)
+        losses, outs = self._stage_loss(x, samples, gts)
         losses = {f's0.{k}': v for k, v in losses.items()}
         if self.train_cfg.num_stages == 5:
-            ext_samples = self._bridge_samples(samples, outs, gts, metas,
-                                               box_grad, box_grad_clip)
-            ext_losses, _ = self._stage_loss(x, ext_samples, gts, gt_masks)
+            ext_samples = self._bridge_samples(samples, outs, gts, metas)
+            ext_losses, _ = self._stage_loss(x, ext_samples, gts)
             losses.update({f's1.{k}': v for k, v in ext_losses.items()})
         return losses
 
-    def _stage_loss(self, x: Tuple[Tensor], samples: list,
-                    gts: InstanceList, gt_masks: List[Tensor]
+    def _stage_loss(self, x: Tuple[Tensor], samples: list, gts: InstanceList
                     ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
         """Losses of one stage pair on the sampled RoIs (fg first in each
         image), and its ``bbox_pred`` and ``seg_cls_score``."""
@@ -244,49 +242,45 @@ class MNCRoIHead(BaseModule):
 
         labels, seg_labels, mask_targets, bbox_targets = [], [], [], []
         start = 0
-        for s, gt, masks in zip(samples, gts, gt_masks):
+        for s, gt in zip(samples, gts):
+            t = sampled_roi_targets(s, gt.bboxes, gt.masks,
+                                    self.bbox_head.bbox_coder,
+                                    self.mask_head.mask_size,
+                                    cfg.mask_thr_binary)
             num_pos, num = s.pos_priors.size(0), s.priors.size(0)
-            pos_boxes = s.pos_priors.detach()
-            pos_labels = s.pos_gt_labels + 1
-            neg_labels = pos_labels.new_zeros(num - num_pos)
-            labels += [pos_labels, neg_labels]
+            labels.append(t['labels'])
             seg_labels += [
                 mask_level_labels(probs[start:start + num_pos].detach(),
-                                  pos_boxes, masks, s.pos_assigned_gt_inds,
-                                  pos_labels, cfg.seg_pos_iou_thr,
-                                  cfg.mask_thr_binary), neg_labels
-            ]
-            mask_targets.append(
-                crop_mask_targets(pos_boxes, masks, gt.bboxes,
+                                  s.pos_priors.detach(), gt.masks,
                                   s.pos_assigned_gt_inds,
-                                  self.mask_head.mask_size,
-                                  cfg.mask_thr_binary))
-            bbox_targets.append(
-                self.cls_head.bbox_coder.encode(pos_boxes,
-                                                s.pos_gt_bboxes))
+                                  t['labels'][:num_pos], cfg.seg_pos_iou_thr,
+                                  cfg.mask_thr_binary),
+                t['labels'][num_pos:]
+            ]
+            mask_targets.append(t['mask_targets'])
+            bbox_targets.append(t['bbox_targets'])
             start += num
         labels, seg_labels = torch.cat(labels), torch.cat(seg_labels)
         pos = labels > 0
         if cfg.stage3_mask_grad == 'seg_positive':
             probs = torch.where((seg_labels > 0)[:, None, None], probs,
                                 probs.detach())
-        cls_score, seg_cls_score, bbox_pred = self.cls_head(roi_feats, probs)
+        cls_score, seg_cls_score, bbox_pred = self.bbox_head(roi_feats, probs)
         losses = dict(loss_mask=self.mask_head.loss(
             mask_logits[pos], torch.cat(mask_targets)))
         losses.update(
-            self.cls_head.loss(cls_score, seg_cls_score, bbox_pred, labels,
+            self.bbox_head.loss(cls_score, seg_cls_score, bbox_pred, labels,
                                seg_labels, torch.cat(bbox_targets)))
         return losses, dict(bbox_pred=bbox_pred, seg_cls_score=seg_cls_score)
 
     def _bridge_samples(self, samples: list, outs: Dict[str, Tensor],
-                        gts: InstanceList, metas: List[dict],
-                        box_grad: bool,
-                        box_grad_clip: Optional[float]) -> list:
+                        gts: InstanceList, metas: List[dict]) -> list:
         """Stage 4/5 RoIs of each image: the bridged boxes of all its
         stage-2/3 RoIs, then its gt boxes; every one is kept (§7)."""
         bbox_pred = outs['bbox_pred']
+        box_grad = self.train_cfg.box_grad
         if box_grad:
-            bbox_pred = clip_grad(bbox_pred, box_grad_clip)
+            bbox_pred = clip_grad(bbox_pred, self.train_cfg.box_grad_clip)
         else:
             bbox_pred = bbox_pred.detach()
         sizes = [s.priors.size(0) for s in samples]
@@ -295,8 +289,9 @@ class MNCRoIHead(BaseModule):
                 samples, bbox_pred.split(sizes),
                 outs['seg_cls_score'].split(sizes), gts, metas):
             rois = s.priors if box_grad else s.priors.detach()
-            boxes = bridge_boxes(rois, reg, seg, self.train_bridge_coder,
-                                 meta['img_shape'])
+            boxes = regress_by_best_class(rois, reg, seg,
+                                          self.train_bridge_coder,
+                                          meta['img_shape'])
             boxes = torch.cat([boxes, gt.bboxes.to(boxes.dtype)])
             assign = self.bridge_assigner.assign(
                 InstanceData(priors=boxes.detach()), gt)
@@ -319,8 +314,8 @@ class MNCRoIHead(BaseModule):
         if cfg.num_stages == 5:
             sizes = [b.size(0) for b in boxes]
             boxes = [
-                bridge_boxes(b, reg, seg, self.cls_head.bbox_coder,
-                             meta['img_shape'], cfg.bridge_with_bg)
+                regress_by_best_class(b, reg, seg, self.bbox_head.bbox_coder,
+                                      meta['img_shape'], cfg.bridge_with_bg)
                 for b, reg, seg, meta in zip(
                     boxes, out['bbox_pred'].split(sizes),
                     out['seg_cls_score'].split(sizes), batch_img_metas)
@@ -357,20 +352,10 @@ class MNCRoIHead(BaseModule):
         metas = [s.metainfo for s in batch_data_samples]
         stages = self._predict_stages(
             x, [r.bboxes for r in rpn_results_list], metas)
-        sizes = [b.size(0) for b in stages[0]['boxes']]
-        results = []
-        for i, meta in enumerate(metas):
-            boxes = torch.cat([s['boxes'][i] for s in stages])
-            masks = torch.cat([
-                s['mask_logits'].split(sizes)[i].sigmoid() for s in stages
-            ])
-            scores = torch.cat([
-                s['seg_cls_score'].split(sizes)[i].softmax(-1)
-                for s in stages
-            ])
-            results.append(
-                vote_and_paste(
-                    boxes, masks, scores, meta, self.mask_voting, rescale,
-                    mask_thr=self.test_cfg.mask_thr_binary,
-                    binarize_first=self.test_cfg.paste_binarize_first))
-        return results
+        return vote_and_paste_passes(
+            [s['boxes'] for s in stages],
+            [s['mask_logits'].sigmoid() for s in stages],
+            [s['seg_cls_score'].softmax(-1) for s in stages], metas,
+            self.mask_voting, rescale,
+            mask_thr=self.test_cfg.mask_thr_binary,
+            binarize_first=self.test_cfg.paste_binarize_first)

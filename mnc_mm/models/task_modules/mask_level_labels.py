@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor
 
-from .half_pixel import box_row_chunks, resize_box_rows
+from ..layers.mask_resampling import box_row_chunks, resize_box_rows
 
 
 def predicted_mask_ious(mask_probs: Tensor, rois: Tensor, gt_masks: Tensor,
@@ -28,9 +28,8 @@ def predicted_mask_ious(mask_probs: Tensor, rois: Tensor, gt_masks: Tensor,
         Tensor: (P,) IoUs in [0, 1] (0 when the union is empty).
 
     No per-RoI loop and two host syncs: the masks are resized in groups of
-    bounded size (:func:`.half_pixel.box_row_chunks`), and the gt masks are
-    read from one bool copy of them on a canvas that spans the image and
-    all RoIs.
+    bounded size (:func:`box_row_chunks`), and the gt masks are read from
+    one bool copy of them on a canvas that spans the image and all RoIs.
     """
     if mask_probs.dim() != 3 or rois.shape != (mask_probs.size(0), 4):
         raise ValueError('mask_probs must be (P, m, m) and rois (P, 4), got '

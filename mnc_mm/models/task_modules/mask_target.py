@@ -1,20 +1,23 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Per-RoI mask targets shared by FCIS and MNC (fcis_spec §5.3 step 8,
 mnc_spec §6.2)."""
+from typing import Tuple
+
 import torch
 from torch import Tensor
 
-from .half_pixel import half_pixel_source
+from ..layers.mask_resampling import half_pixel_source, linear_taps
 
 
-def _half_pixel_coords(start: Tensor, size: Tensor, out: int) -> Tensor:
-    """cv2 INTER_LINEAR source coordinates (R, out) of a length-``size``
-    axis starting at ``start``: :func:`half_pixel_source` clamped to the
-    axis."""
+def _canvas_taps(start: Tensor, size: Tensor,
+                 out: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """The cv2 INTER_LINEAR taps of ``out`` cells resampling a length-
+    ``size`` axis that starts at ``start`` (both (R,)): the absolute low
+    and high neighbours (R, out) and the weight of the high one."""
     dst = torch.arange(out, dtype=start.dtype, device=start.device)
-    src = half_pixel_source(dst, size[:, None], out)
-    src = torch.minimum(src.clamp(min=0), (size - 1)[:, None])
-    return start[:, None] + src
+    low, high, frac = linear_taps(half_pixel_source(dst, size[:, None], out),
+                                  size[:, None])
+    return start[:, None] + low, start[:, None] + high, frac
 
 
 def crop_mask_targets(rois: Tensor,
@@ -61,10 +64,8 @@ def crop_mask_targets(rois: Tensor,
     gt = torch.round(gt_boxes.float()[assigned_gt_inds])
     inter_lt = torch.max(ex[:, :2], gt[:, :2])
     inter_rb = torch.min(ex[:, 2:], gt[:, 2:])
-    xs = _half_pixel_coords(ex[:, 0], ex[:, 2] - ex[:, 0] + 1, m)
-    ys = _half_pixel_coords(ex[:, 1], ex[:, 3] - ex[:, 1] + 1, m)
-    x0, y0 = xs.floor(), ys.floor()
-    fx, fy = xs - x0, ys - y0
+    x0, x1, fx = _canvas_taps(ex[:, 0], ex[:, 2] - ex[:, 0] + 1, m)
+    y0, y1, fy = _canvas_taps(ex[:, 1], ex[:, 3] - ex[:, 1] + 1, m)
     # The gt masks stay (G * H * W,): each canvas sample is gathered from
     # its RoI's gt mask by a flat index, so memory is O(R m^2), with no
     # per-RoI copy of a full mask.
@@ -86,9 +87,7 @@ def crop_mask_targets(rois: Tensor,
         inside = inside_y[:, :, None] & inside_x[:, None, :]
         return values * inside
 
-    # the second neighbour never leaves the canvas: its weight is 0 then
-    x1 = torch.minimum(x0 + 1, ex[:, 2:3])
-    y1 = torch.minimum(y0 + 1, ex[:, 3:4])
+    # the high neighbour never leaves the canvas: its weight is 0 then
     wx, wy = fx[:, None, :], fy[:, :, None]
     target = ((1 - wy) * ((1 - wx) * canvas(x0, y0) + wx * canvas(x1, y0)) +
               wy * ((1 - wx) * canvas(x0, y1) + wx * canvas(x1, y1)))

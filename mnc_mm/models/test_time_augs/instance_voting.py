@@ -11,11 +11,12 @@ candidates overlapping it, binarised.
 from typing import Tuple
 
 import torch
+from mmcv.ops import bbox_overlaps
 from torch import Tensor
 
 from mnc_mm.ops.checks import check_positive_int, check_shape
 from ..post_processing.mask_voting import _first_last, _select_detections
-from ..task_modules import bbox_overlaps_plus_one, to_inclusive
+from ..task_modules import to_inclusive
 
 
 def _check_candidates(boxes: Tensor, scores: Tensor, labels: Tensor,
@@ -83,7 +84,7 @@ def vote_instances(boxes: Tensor,
     if boxes.size(0) == 0:
         return (boxes.new_zeros((0, 4)), scores.new_zeros((0, )),
                 labels.new_zeros((0, )), masks.new_zeros((0, height, width)))
-    iou = bbox_overlaps_plus_one(to_inclusive(boxes), to_inclusive(boxes))
+    inclusive = to_inclusive(boxes)
     # One column per class: the instance's score in its own class, -1 (below
     # the score floor 0, so never kept nor voting) in the others.
     num_classes = int(labels.max()) + 1
@@ -91,10 +92,12 @@ def vote_instances(boxes: Tensor,
                                                 device=labels.device)
     class_scores = torch.where(own_class, scores[:, None], -1.)
     kept, kept_labels = _select_detections(
-        iou, class_scores, nms_thr, max_per_class=boxes.size(0),
+        inclusive, class_scores, nms_thr, max_per_class=boxes.size(0),
         max_per_img=max_per_img, score_floor=0.)
+    # box IoU with +1 areas, as the NMS
+    iou = bbox_overlaps(inclusive[kept], inclusive, offset=1)  # (K, N)
     same_class = labels[None, :] == kept_labels[:, None]
-    is_candidate = (iou[kept] >= merge_iou_thr) & same_class  # (K, N)
+    is_candidate = (iou >= merge_iou_thr) & same_class
     weights = torch.where(is_candidate, scores[None, :], 0.)
     weights = weights / weights.sum(1, keepdim=True).clamp(
         min=torch.finfo(weights.dtype).tiny)

@@ -31,7 +31,7 @@ def _logits(fg_probs):
     return torch.stack([p.log(), (1 - p).log()], 1)
 
 
-ANCHORS = torch.tensor([
+BOXES = torch.tensor([
     [0., 0., 19., 19.],     # A: IoU 0.82 with B, lower score -> suppressed
     [1., 1., 20., 20.],     # B
     [50., 50., 59., 59.],   # C: 10 px wide < 16 -> dropped, best score
@@ -40,15 +40,29 @@ ANCHORS = torch.tensor([
 META = dict(img_shape=(100, 100), scale_factor=(2., 2.))
 
 
+def _proposals(head, fg_probs, boxes, cfg, deltas=None, **kwargs):
+    """``proposals_by_feat`` of one image on a 1 x n feature map (one
+    32 px anchor per cell) whose deltas move anchor i onto ``boxes[i]``
+    (or are ``deltas``, (n, 4), if given)."""
+    num = len(fg_probs)
+    anchors = head.prior_generator.grid_priors([(1, num)], device='cpu')[0]
+    if deltas is None:
+        deltas = head.bbox_coder.encode(anchors, boxes)
+    cls_scores = [_logits(fg_probs).t().reshape(1, 2, 1, num)]
+    bbox_preds = [deltas.t().reshape(1, 4, 1, num)]
+    out = head.proposals_by_feat(cls_scores, bbox_preds, [META], cfg,
+                                 **kwargs)
+    return out[0], anchors
+
+
 @pytest.mark.parametrize('min_size,scale', [(8, True), (16, False)],
                          ids=['mnc-original-px', 'fcis-input-px'])
 def test_min_size_nms_order_and_anchor_indices(min_size, scale):
     # MNC: 8 original px x 2 = 16 px; FCIS: 16 px of the network input
-    out = _head()._proposals_single(
-        _logits([0.9, 0.95, 0.99, 0.5]), torch.zeros(4, 4), ANCHORS, META,
-        _cfg(min_size, scale=scale))
+    out, _ = _proposals(_head(), [0.9, 0.95, 0.99, 0.5], BOXES,
+                        _cfg(min_size, scale=scale))
     assert out.anchor_inds.tolist() == [1, 3]
-    assert torch.equal(out.bboxes, ANCHORS[[1, 3]])
+    torch.testing.assert_close(out.bboxes, BOXES[[1, 3]])
     torch.testing.assert_close(out.scores, torch.tensor([0.95, 0.5]))
 
 
@@ -56,24 +70,40 @@ def test_min_size_nms_order_and_anchor_indices(min_size, scale):
 def test_nms_iou_uses_plus_one_areas(offset, kept):
     # +1 areas: 100 and 140, overlap 100 -> IoU 0.714 > 0.7 (suppressed);
     # without: 81, 117, 81 -> IoU 0.692 (kept)
-    anchors = torch.tensor([[0., 0., 9., 9.], [0., 0., 9., 13.]])
-    out = _head()._proposals_single(
-        _logits([0.9, 0.8]), torch.zeros(2, 4), anchors, META,
-        _cfg(min_size=0, offset=offset))
+    boxes = torch.tensor([[0., 0., 9., 9.], [0., 0., 9., 13.]])
+    out, _ = _proposals(_head(), [0.9, 0.8], boxes,
+                        _cfg(min_size=0, offset=offset))
     assert out.anchor_inds.tolist() == kept
 
 
-def test_kept_proposals_are_differentiable_in_the_deltas():
-    deltas = torch.zeros(4, 4, requires_grad=True)
-    out = _head()._proposals_single(
-        _logits([0.9, 0.95, 0.99, 0.5]), deltas, ANCHORS, META,
-        _cfg(min_size=16))
+@pytest.mark.parametrize('box_grad', [True, False])
+def test_kept_proposals_are_differentiable_in_the_deltas(box_grad):
+    head = _head()
+    anchors = head.prior_generator.grid_priors([(1, 4)], device='cpu')[0]
+    deltas = head.bbox_coder.encode(anchors, BOXES).requires_grad_()
+    out, _ = _proposals(head, [0.9, 0.95, 0.99, 0.5], BOXES,
+                        _cfg(min_size=16), deltas=deltas, box_grad=box_grad)
+    if not box_grad:
+        assert not out.bboxes.requires_grad
+        return
     out.bboxes.sum().backward()
-    # x1 + x2 = 2 (cx + dx w): d/d dx = 2 w, d/d dw = 0 (same for y)
+    # x1 + x2 = 2 (cx + dx w): d/d dx = 2 w, d/d dw = 0 (same for y), w
+    # the anchor's (+1) width
+    size = anchors[:, 2:] - anchors[:, :2] + 1
     expected = torch.zeros(4, 4)
-    expected[1] = torch.tensor([40., 40., 0., 0.])
-    expected[3] = torch.tensor([40., 40., 0., 0.])
+    expected[[1, 3], :2] = 2 * size[[1, 3]]
     torch.testing.assert_close(deltas.grad, expected)
+
+
+def test_in_index_picks_one_map_of_the_feature_tuple():
+    head = _head()
+    head.in_index = -2
+    conv4, conv5 = torch.randn(1, 4, 3, 5), torch.randn(1, 8, 2, 2)
+    (cls, ), (reg, ) = head((conv4, conv5))  # conv5 has the wrong width
+    head.in_index = None
+    (expected_cls, ), (expected_reg, ) = head((conv4, ))
+    torch.testing.assert_close(cls, expected_cls)
+    torch.testing.assert_close(reg, expected_reg)
 
 
 def test_targets_use_inclusive_gt_boxes_of_one_class():

@@ -8,8 +8,6 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from mnc_mm.ops import group_max, label_pick, ps_roi_pool, score_pick
-
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 TINY = osp.join(REPO, 'configs', 'demo', 'fcis_r18-tiny_shapes.py')
@@ -25,7 +23,7 @@ def _no_pretrained(cfg):
 def test_every_config_builds_with_the_spec_channels(path):
     cfg = _no_pretrained(Config.fromfile(path))
     model = MODELS.build(cfg.model)
-    head = model.roi_head
+    head = model.roi_head.mask_head
     num_cls = head.num_classes + 1  # with background
     assert num_cls in (81, 21)
     # fcis_spec §3.3/3.4: 7 * 7 * 2C inside/outside maps, 7 * 7 * 8 box maps
@@ -46,8 +44,7 @@ def _tiny_model(**head_test_cfg):
     cfg.model.neck.out_channels = 32
     cfg.model.rpn_head.in_channels = 32
     cfg.model.rpn_head.feat_channels = 32
-    cfg.model.roi_head.in_channels = 32
-    cfg.model.roi_head.num_classes = 2
+    cfg.model.roi_head.mask_head.update(in_channels=32, num_classes=2)
     cfg.model.test_cfg.rcnn.update(head_test_cfg)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
@@ -64,13 +61,12 @@ def test_loss_predict_tensor_modes(synthetic_batch):
     total, _ = model.parse_losses(losses)
     assert torch.isfinite(total)
     total.backward()
-    assert model.roi_head.conv_cls_seg.weight.grad.abs().sum() > 0
+    assert model.roi_head.mask_head.conv_cls_seg.weight.grad.abs().sum() > 0
 
     model.eval()
     with torch.no_grad():
         results = model(imgs, samples, mode='predict')
-        rpn_outs, (cls_score, masks, deltas) = model(imgs, samples,
-                                                     mode='tensor')
+        (cls_score, masks, deltas), = model(imgs, samples, mode='tensor')
     pred = results[0].pred_instances
     num = len(pred)
     assert 0 < num <= 20
@@ -111,97 +107,6 @@ def test_no_gt_and_degenerate_gt_train_without_nan(synthetic_batch):
     for p in model.parameters():
         if p.grad is not None:
             assert torch.isfinite(p.grad).all()
-
-
-def test_assemble_equals_the_official_operator_chain():
-    """score_maps + assemble (channels-last maps, fused class score, one
-    pair per RoI) give what the official chain gives on conv_cls_seg's
-    output: PSROIPooling of all 2C maps, Group_Max + average for the class
-    score, Score_Pick by the softmax (test) or Label_Pick (train)."""
-    head = _tiny_model().roi_head.double()
-    torch.manual_seed(0)
-    feat = torch.randn(2, head.conv_cls_seg.in_channels, 9, 12,
-                       dtype=torch.float64)
-    rois = torch.tensor([[0, 8, 8, 120, 90], [1, 0, 0, 191, 143],
-                         [1, 40.5, 30, 60, 100], [0, 150, 100, 300, 200]],
-                        dtype=torch.float64)
-    k, p, s = head.group_size, head.pooled_size, head.spatial_scale
-    num_cls = head.num_score_classes
-    official = head.conv_cls_seg(feat)
-    full = ps_roi_pool(official, rois, 2 * num_cls, p, k, s)
-    cls_score = group_max(full, num_cls).mean(dim=(2, 3))
-    with torch.no_grad():
-        maps = head.score_maps([feat])
-        test = head.assemble(maps, rois)
-        labels = torch.tensor([0, 1, 2, 1])
-        train = head.assemble(maps, rois, labels)
-    torch.testing.assert_close(
-        maps[0].reshape(official.shape),
-        official.detach())
-    torch.testing.assert_close(test['cls_score'], cls_score.detach())
-    torch.testing.assert_close(
-        test['seg_logits'],
-        score_pick(full, num_cls, cls_score.softmax(dim=1)).detach())
-    torch.testing.assert_close(train['seg_logits'],
-                               label_pick(full, num_cls, labels).detach())
-
-
-def test_per_roi_losses_by_hand():
-    # RoI 0: fg, a 2x2 mask with one ignored pixel; RoI 1: background
-    cls_score = torch.tensor([[0., 1., 0.], [2., 0., 0.]])
-    seg = torch.zeros(2, 2, 2, 2)
-    seg[0, 1] = torch.tensor([[1., -1.], [0., 3.]])  # inside logits
-    targets = torch.tensor([[[1., 0.], [-1., 1.]], [[-1., -1.], [-1., -1.]]])
-    bbox_pred = torch.tensor([[0.5, -2., 0., 0.], [9., 9., 9., 9.]])
-    bbox_targets = torch.zeros(2, 4)
-    weights = torch.tensor([[1., 1., 1., 1.], [0., 0., 0., 0.]])
-    # the per-RoI losses of the head, with unit loss weights
-    head = _tiny_model().roi_head
-    for loss in (head.loss_cls, head.loss_mask, head.loss_bbox):
-        loss.loss_weight = 1.
-    out = head._per_roi_losses(
-        dict(cls_score=cls_score, seg_logits=seg, bbox_pred=bbox_pred),
-        dict(labels=torch.tensor([1, 0]), mask_targets=targets,
-             bbox_targets=bbox_targets, bbox_weights=weights))
-
-    def ce(logit_in, target):  # 2-way CE with outside logit 0
-        p_in = torch.sigmoid(torch.tensor(logit_in))
-        return -torch.log(p_in if target == 1 else 1 - p_in)
-
-    # the per-RoI mean is over all 4 pixels, the ignored one counting 0
-    expected_mask = (ce(1., 1) + ce(-1., 0) + ce(3., 1)) / 4
-    assert torch.allclose(out['mask'], torch.stack(
-        [expected_mask, torch.tensor(0.)]))
-    assert torch.allclose(out['cls'], torch.stack([
-        -torch.log_softmax(cls_score[0], 0)[1],
-        -torch.log_softmax(cls_score[1], 0)[0]]))
-    # smooth-L1 with beta 1: 0.5 * 0.25 + (2 - 0.5)
-    assert torch.allclose(out['bbox'], torch.tensor([0.125 + 1.5, 0.]))
-
-
-def test_ohem_keeps_the_top_k_and_normalises_by_a_constant(synthetic_batch):
-    model = _tiny_model()
-    head = model.roi_head
-    head.ohem_num = 5
-    # unweighted per-RoI losses, weighted as the official (1, 10, 1)
-    per_roi = dict(cls=torch.tensor([.1, 3., .2, .3, 1., 0., .5, 2.]),
-                   mask=10 * torch.tensor([0., 0., .1, 0., 0., .3, 0., 0.]),
-                   bbox=torch.tensor([0., 0., 0., 0., 0., 0., 2., 0.]))
-    image = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
-    keep = head._ohem_keep(per_roi, image, 2)
-    # ranking = cls + 10 mask + bbox: image 0 [.1 3 1.2 .3], image 1
-    # [1 3 2.5 2]; each image keeps its top min(5, 4)
-    assert keep.all()
-    head.ohem_num = 2
-    keep = head._ohem_keep(per_roi, image, 2)
-    assert keep.tolist() == [False, True, True, False,
-                             False, True, True, False]
-    # the configured weights rank: the demo's 3 cls gives image 1
-    # [3 3 3.5 6]
-    per_roi['cls'] = 3 * per_roi['cls']
-    keep = head._ohem_keep(per_roi, image, 2)
-    assert keep.tolist() == [False, True, True, False,
-                             False, False, True, True]
 
 
 def test_overfits_one_image(synthetic_batch):

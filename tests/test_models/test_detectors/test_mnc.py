@@ -11,6 +11,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from mmengine.structures import InstanceData
 
 from mnc_mm.ops import RoIWarpPool
 
@@ -113,7 +114,7 @@ def test_config_builds_with_the_head_sizes(name):
     assert isinstance(layer, RoIWarpPool)
     assert (layer.warp_size, layer.output_size) == ((28, 28), (14, 14))
     assert layer.spatial_scale == 1 / 16 and layer.quantize
-    mask, cls = roi.mask_head, roi.cls_head
+    mask, cls = roi.mask_head, roi.bbox_head
     assert mask.fc_mask.in_features == chans * side * side
     assert mask.fc_mask.out_features == 256 or name.startswith('demo')
     assert mask.mask_pred.out_features == 21 * 21
@@ -133,6 +134,9 @@ def test_config_builds_with_the_head_sizes(name):
     # the demo trains with AdamW and box gradients off (see its config)
     assert model.box_grad == (not name.startswith('demo'))
     assert model.box_grad_clip == 1 / 512
+    # set on the heads' configs at build time, as mmdet hands them over
+    for cfg in (roi.train_cfg, model.train_cfg.rpn_proposal):
+        assert (cfg.box_grad, cfg.box_grad_clip) == (model.box_grad, 1 / 512)
 
 
 # ----------------------------------------------------------------------
@@ -234,7 +238,7 @@ def test_stage_2_3_losses_train_the_rpn_regressor(box_grad, make_batch):
 def test_stage_4_5_losses_train_the_stage_3_regressor(box_grad, make_batch):
     model = tiny_model(box_grad=box_grad)
     grads = []
-    _output_grads(model.roi_head.cls_head.fc_reg, grads)
+    _output_grads(model.roi_head.bbox_head.fc_reg, grads)
     _backward(model, make_batch((2, 1)), STAGE45)
     # one gradient comes back for stage 5's output; stage 3's only
     # through the bridge
@@ -248,7 +252,7 @@ def test_box_gradients_are_clamped(clip, make_batch):
     model = tiny_model(box_grad_clip=clip)
     rpn_grads, reg_grads = [], []
     _output_grads(model.rpn_head.rpn_reg, rpn_grads)
-    _output_grads(model.roi_head.cls_head.fc_reg, reg_grads)
+    _output_grads(model.roi_head.bbox_head.fc_reg, reg_grads)
     # only the stage-4/5 losses, which reach stage 3's regressor through
     # the bridge alone and the RPN's through the bridged RoIs; blown up so
     # that the clamp bites
@@ -317,10 +321,28 @@ def test_overfits_one_image(make_batch):
 
 def test_demo_config_trains_and_tests_with_the_runner(shapes_root,
                                                       tiny_config, tmp_path):
-    """The real data pipeline, two training iterations, then evaluation."""
+    """The real data pipeline, two training iterations, then evaluation;
+    then the same test loop with the RoI head answering the gt instances,
+    which both metrics must score 1."""
     cfg = tiny_config(shapes_root, str(tmp_path), max_iters=2, config=TINY)
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.test()
-    assert 0 <= metrics['coco/segm_mAP'] <= 1
-    assert 0 <= metrics['voc_mask/mAP_r@0.5'] <= 1
+    keys = ('coco/segm_mAP', 'coco/bbox_mAP', 'voc_mask/mAP_r@0.5')
+    assert all(np.isfinite(metrics[k]) for k in keys)
+
+    def gt_as_predictions(x, rpn_results_list, batch_data_samples,
+                          rescale=True):
+        assert rescale  # the gts are at the original size
+        return [
+            InstanceData(
+                bboxes=gt.bboxes, labels=gt.labels,
+                scores=torch.ones(len(gt)),
+                masks=gt.masks.to_tensor(torch.bool, 'cpu'))
+            for gt in (s.gt_instances for s in batch_data_samples)
+        ]
+
+    runner.model.roi_head.predict = gt_as_predictions
+    metrics = runner.test()
+    for key in keys:
+        assert metrics[key] == pytest.approx(1.0, abs=1e-9), key

@@ -42,7 +42,7 @@ def test_targets_of_a_gt_box_and_a_far_away_proposal(monkeypatch):
         bboxes=torch.tensor([[16., 16., 47., 47.], [60., 60., 90., 90.]]))
 
     seen = dict(mask=[], cls=[])
-    mask_loss, cls_loss = head.mask_head.loss, head.cls_head.loss
+    mask_loss, cls_loss = head.mask_head.loss, head.bbox_head.loss
 
     def spy_mask(logits, targets):
         seen['mask'].append(targets)
@@ -53,7 +53,7 @@ def test_targets_of_a_gt_box_and_a_far_away_proposal(monkeypatch):
         return cls_loss(cls, seg, reg, labels, seg_labels, bbox_targets)
 
     monkeypatch.setattr(head.mask_head, 'loss', spy_mask)
-    monkeypatch.setattr(head.cls_head, 'loss', spy_cls)
+    monkeypatch.setattr(head.bbox_head, 'loss', spy_cls)
     x = (torch.randn(1, 64, 6, 6), )
     losses = head.loss(x, [proposals], [sample])
     assert set(losses) == {

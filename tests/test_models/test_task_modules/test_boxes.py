@@ -51,9 +51,12 @@ def test_coder_matches_py_faster_rcnn_and_round_trips():
                        torch.from_numpy(deltas / np.array(stds)))
     np.testing.assert_allclose(out.numpy(), _np_decode(boxes, deltas),
                                rtol=1e-10)
+    # the encode is mmdet's LegacyDeltaXYWHBBoxCoder's, which computes in
+    # float32
     back = coder.encode(torch.from_numpy(boxes), out)
+    assert back.dtype == torch.float32
     np.testing.assert_allclose(back.numpy(), deltas / np.array(stds),
-                               atol=1e-9)
+                               rtol=1e-5, atol=1e-5)
     clipped = coder.decode(torch.from_numpy(boxes),
                            torch.from_numpy(deltas), max_shape=(70, 90))
     assert clipped[:, 0::2].max() <= 89 and clipped[:, 1::2].max() <= 69
@@ -81,3 +84,30 @@ def test_iou_plus_one():
     # 50 px shared of 100 + 100 - 50
     assert torch.allclose(iou(a, b), torch.tensor([[50 / 150, 0., 1.]]))
     assert torch.allclose(iou(b, b, is_aligned=True), torch.ones(3))
+
+
+def test_iou_plus_one_equals_py_faster_rcnn_bbox_overlaps():
+    """Against py-faster-rcnn's ``bbox_overlaps`` (utils/cython_bbox.pyx)
+    written out in numpy: random boxes, some disjoint, some degenerate."""
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 60, (2, 40, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(0, 30, (2, 40, 2))], 2)
+    a, b = boxes
+
+    def area(x):
+        return (x[:, 2] - x[:, 0] + 1) * (x[:, 3] - x[:, 1] + 1)
+
+    iw = (np.minimum(a[:, None, 2], b[None, :, 2]) -
+          np.maximum(a[:, None, 0], b[None, :, 0]) + 1).clip(min=0)
+    ih = (np.minimum(a[:, None, 3], b[None, :, 3]) -
+          np.maximum(a[:, None, 1], b[None, :, 1]) + 1).clip(min=0)
+    inter = iw * ih
+    expected = inter / (area(a)[:, None] + area(b)[None] - inter)
+    iou = BboxOverlaps2DPlusOne()
+    ta, tb = torch.from_numpy(a).float(), torch.from_numpy(b).float()
+    np.testing.assert_allclose(iou(ta, tb).numpy(), expected, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(
+        iou(ta, tb, is_aligned=True).numpy(), np.diag(expected), rtol=1e-5,
+        atol=1e-6)
+    assert (expected == 0).any() and (expected > 0.3).any()

@@ -148,17 +148,18 @@ class MNCClsHead(BaseModule):
             dict: ``loss_cls``, ``loss_seg_cls`` and ``loss_bbox``; the box
             loss is summed over the fg RoIs and divided by R (§3.6).
         """
-        pos = labels > 0
-        if bbox_targets.shape != (int(pos.sum()), 4):
-            raise ValueError(f'bbox_targets must be ({int(pos.sum())}, 4) '
-                             'for the RoIs with labels > 0, got '
-                             f'{tuple(bbox_targets.shape)}')
         num_rois = labels.numel()
         if num_rois == 0:
             zero = cls_score.sum() * 0 + seg_cls_score.sum() * 0
             return dict(loss_cls=zero, loss_seg_cls=zero,
                         loss_bbox=bbox_pred.sum() * 0)
+        pos = labels > 0
         pos_deltas = select_class_deltas(bbox_pred[pos], labels[pos])
+        # compared after the indexing, which knows P: no extra host sync
+        if bbox_targets.shape != pos_deltas.shape:
+            raise ValueError(f'bbox_targets must be {tuple(pos_deltas.shape)}'
+                             ' (P, 4) for the P RoIs with labels > 0, got '
+                             f'{tuple(bbox_targets.shape)}')
         if pos_deltas.numel():
             loss_bbox = self.loss_bbox(
                 pos_deltas, bbox_targets, avg_factor=num_rois)

@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .fcis_head import FCISHead
 from .mnc_mask_head import MNCMaskHead
 
-__all__ = ['MNCMaskHead']
+__all__ = ['FCISHead', 'MNCMaskHead']

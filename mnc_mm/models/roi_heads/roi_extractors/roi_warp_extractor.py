@@ -53,7 +53,5 @@ class RoIWarpExtractor(SingleRoIExtractor):
             raise ValueError('forward_direct needs single-level features, '
                              f'got {len(feats)} levels')
         layer = self.roi_layers[0]
-        # RoI dtype rule (both heads): the RoIs take the maps' dtype, as
-        # mmdet's SingleRoIExtractor.forward does (the other path here).
         return roi_warp(feats[0], rois.type_as(feats[0]), layer.output_size,
                         layer.spatial_scale, layer.quantize)

@@ -1,29 +1,24 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The py-faster-rcnn box coder used by both official codes (+1 widths)."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
-from mmdet.models.task_modules.coders.base_bbox_coder import BaseBBoxCoder
+from mmdet.models.task_modules.coders import LegacyDeltaXYWHBBoxCoder
 from mmdet.registry import TASK_UTILS
 from torch import Tensor
 
 
-def _centre_size(boxes: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Centres and sizes of inclusive-end boxes: ``w = x2 - x1 + 1`` and
-    ``cx = x1 + 0.5 * (w - 1)``."""
-    w = boxes[..., 2] - boxes[..., 0] + 1.0
-    h = boxes[..., 3] - boxes[..., 1] + 1.0
-    return boxes[..., 0] + 0.5 * (w - 1), boxes[..., 1] + 0.5 * (h - 1), w, h
-
-
 @TASK_UTILS.register_module()
-class PlusOneDeltaXYWHBBoxCoder(BaseBBoxCoder):
+class PlusOneDeltaXYWHBBoxCoder(LegacyDeltaXYWHBBoxCoder):
     """Delta (dx, dy, dw, dh) coder with py-faster-rcnn's conventions.
 
     Boxes are ``(x1, y1, x2, y2)`` with inclusive pixel ends (width
-    ``x2 - x1 + 1``). Unlike mmdet's ``LegacyDeltaXYWHBBoxCoder`` the decode
-    uses ``cx +- 0.5 * (w - 1)`` and does not clamp dw/dh (fcis_spec §4.2,
-    mnc_spec §1). Deltas are normalised as ``(t - means) / stds``.
+    ``x2 - x1 + 1``). The encode is mmdet's ``LegacyDeltaXYWHBBoxCoder``'s;
+    the decode is overridden because py-faster-rcnn's ``bbox_transform_inv``
+    puts the ends at ``cx +- 0.5 * (w - 1)``, clamps neither dw/dh nor
+    (without ``max_shape``) the boxes, and stays differentiable in both
+    inputs (msracver/FCIS lib/bbox/bbox_transform.py). Deltas are
+    normalised as ``(t - means) / stds``.
 
     Args:
         target_means (Sequence[float]): Means of the 4 deltas.
@@ -35,35 +30,16 @@ class PlusOneDeltaXYWHBBoxCoder(BaseBBoxCoder):
                  target_means: Sequence[float] = (0., 0., 0., 0.),
                  target_stds: Sequence[float] = (1., 1., 1., 1.),
                  **kwargs) -> None:
-        super().__init__(**kwargs)
         if len(target_means) != 4 or len(target_stds) != 4:
             raise ValueError('target_means and target_stds need 4 values '
                              f'each, got {len(target_means)} and '
                              f'{len(target_stds)}')
         if any(s <= 0 for s in target_stds):
             raise ValueError(f'target_stds must be > 0, got {target_stds}')
-        self.means = tuple(float(m) for m in target_means)
-        self.stds = tuple(float(s) for s in target_stds)
-
-    def _stats(self, ref: Tensor) -> Tuple[Tensor, Tensor]:
-        return ref.new_tensor(self.means), ref.new_tensor(self.stds)
-
-    def encode(self, bboxes: Tensor, gt_bboxes: Tensor) -> Tensor:
-        """Deltas (N, 4) that move ``bboxes`` (N, 4) onto ``gt_bboxes``."""
-        bboxes = getattr(bboxes, 'tensor', bboxes)
-        gt_bboxes = getattr(gt_bboxes, 'tensor', gt_bboxes)
-        if bboxes.shape != gt_bboxes.shape or bboxes.size(-1) != 4:
-            raise ValueError('bboxes and gt_bboxes must both be (N, 4), got '
-                             f'{tuple(bboxes.shape)} and '
-                             f'{tuple(gt_bboxes.shape)}')
-        cx, cy, w, h = _centre_size(bboxes)
-        gcx, gcy, gw, gh = _centre_size(gt_bboxes)
-        deltas = torch.stack([(gcx - cx) / (w + 1e-14),
-                              (gcy - cy) / (h + 1e-14),
-                              torch.log(gw / w),
-                              torch.log(gh / h)], dim=-1)
-        means, stds = self._stats(deltas)
-        return (deltas - means) / stds
+        super().__init__(
+            target_means=tuple(float(m) for m in target_means),
+            target_stds=tuple(float(s) for s in target_stds),
+            **kwargs)
 
     def decode(self,
                bboxes: Tensor,
@@ -84,9 +60,12 @@ class PlusOneDeltaXYWHBBoxCoder(BaseBBoxCoder):
             raise ValueError('bboxes and pred_bboxes must end in 4 values, '
                              f'got {tuple(bboxes.shape)} and '
                              f'{tuple(pred_bboxes.shape)}')
-        means, stds = self._stats(pred_bboxes)
-        deltas = pred_bboxes * stds + means
-        cx, cy, w, h = _centre_size(bboxes)
+        deltas = (pred_bboxes * pred_bboxes.new_tensor(self.stds) +
+                  pred_bboxes.new_tensor(self.means))
+        w = bboxes[..., 2] - bboxes[..., 0] + 1.0
+        h = bboxes[..., 3] - bboxes[..., 1] + 1.0
+        cx = bboxes[..., 0] + 0.5 * (w - 1)
+        cy = bboxes[..., 1] + 0.5 * (h - 1)
         pcx = deltas[..., 0] * w + cx
         pcy = deltas[..., 1] * h + cy
         pw = torch.exp(deltas[..., 2]) * w

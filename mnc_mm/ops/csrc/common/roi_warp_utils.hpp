@@ -9,8 +9,7 @@
 //   a1 = s * x1, a2 = s * x2, each rounded half away from zero if quantize;
 //   bin = max(a2 - a1, 0) / P;  x(pw) = a1 + pw * bin.
 // One bilinear sample per cell at the bin's top-left corner: the grid spans
-// [a1, a2 - bin], with no +1 and no half-pixel offset (mnc_spec §3.1,
-// §13.2).
+// [a1, a2 - bin], with no +1 and no half-pixel offset.
 // An inverted box (a2 < a1) has bin = 0: every cell samples the line a1.
 // Border rules of the official kernel: a sample with x < -0.5 or
 // x > W - 0.5 is 0; otherwise x < 0 clamps to 0 and x >= W - 1 to W - 1.
@@ -34,7 +33,7 @@ MNC_MM_HOST_DEVICE inline T roi_warp_round(T v) {
 //   start, bin: sample p lies at start + p * bin (feature-map pixels);
 //   d_first, d_step: d(sample p)/d(first corner) = d_first - p * d_step and
 //   d(sample p)/d(second corner) = p * d_step, in feature pixels per image
-//   pixel. With quantize the rounding is passed straight through (§4.3).
+//   pixel. With quantize the rounding is passed straight through.
 template <typename T>
 struct RoIWarpAxis {
   T start, bin, d_first, d_step;
@@ -49,10 +48,14 @@ MNC_MM_HOST_DEVICE inline RoIWarpAxis<T> roi_warp_axis(T c1, T c2, T scale,
     a1 = roi_warp_round(a1);
     a2 = roi_warp_round(a2);
   }
+  // a2 - a1; without rounding s * c2 - a1 is the expression nvcc contracts
+  // to one fma, so it is written as that fma (see roi_warp_sample).
+  using std::fma;
+  const T extent = quantize ? a2 - a1 : fma(c2, scale, -a1);
   RoIWarpAxis<T> axis;
   axis.start = a1;
-  if (a2 >= a1) {
-    axis.bin = (a2 - a1) / static_cast<T>(pooled);
+  if (extent >= T(0)) {
+    axis.bin = extent / static_cast<T>(pooled);
     axis.d_first = scale;
     axis.d_step = scale / static_cast<T>(pooled);
   } else {  // inverted: max(a2 - a1, 0) = 0 pins every sample to a1
@@ -61,6 +64,25 @@ MNC_MM_HOST_DEVICE inline RoIWarpAxis<T> roi_warp_axis(T c1, T c2, T scale,
     axis.d_step = T(0);
   }
   return axis;
+}
+
+// Position of sample p, start + p * bin, and its derivative w.r.t. the
+// first corner, d_first - p * d_step. nvcc contracts both to a fused
+// multiply-add; written as fma() here, the CPU kernels (g++) and the CUDA
+// kernels round them identically in any FP contraction mode, so an exact
+// integer or border sample falls on the same side for both.
+template <typename T>
+MNC_MM_HOST_DEVICE inline T roi_warp_sample(const RoIWarpAxis<T>& axis,
+                                            const int p) {
+  using std::fma;
+  return fma(static_cast<T>(p), axis.bin, axis.start);
+}
+
+template <typename T>
+MNC_MM_HOST_DEVICE inline T roi_warp_d_first(const RoIWarpAxis<T>& axis,
+                                             const int p) {
+  using std::fma;
+  return fma(-static_cast<T>(p), axis.d_step, axis.d_first);
 }
 
 // Bilinear taps of one sample coordinate on an axis of `size` pixels.

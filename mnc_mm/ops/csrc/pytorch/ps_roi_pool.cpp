@@ -63,8 +63,7 @@ void check_common(const char* op, const at::Tensor& maps,
                   const int64_t pooled_size, const double spatial_scale) {
   TORCH_CHECK(pooled_size > 0, op, ": pooled_size must be positive, got ",
               pooled_size);
-  TORCH_CHECK(spatial_scale > 0, op, ": spatial_scale must be positive, got ",
-              spatial_scale);
+  check_spatial_scale(op, spatial_scale, maps.scalar_type());
   TORCH_CHECK(maps.device() == rois.device() && maps.device() == out.device(),
               op, ": all tensors must be on one device, got ", maps.device(),
               ", ", rois.device(), ", ", out.device());

@@ -38,7 +38,7 @@ void check_same_place(const at::Tensor& ref, const at::Tensor& t,
 }
 
 void check_common(const at::Tensor& input, const at::Tensor& rois,
-                  int pooled_height, int pooled_width) {
+                  int pooled_height, int pooled_width, double spatial_scale) {
   TORCH_CHECK(input.dim() == 4, "roi_warp: input must be (N, C, H, W), got ",
               input.sizes());
   TORCH_CHECK(input.size(2) > 0 && input.size(3) > 0,
@@ -50,6 +50,7 @@ void check_common(const at::Tensor& input, const at::Tensor& rois,
               ", ", pooled_width, ")");
   TORCH_CHECK(input.is_contiguous(), "roi_warp: input must be contiguous");
   check_same_place(input, rois, "rois");
+  check_spatial_scale("roi_warp", spatial_scale, input.scalar_type());
 }
 
 }  // namespace
@@ -58,7 +59,7 @@ void check_common(const at::Tensor& input, const at::Tensor& rois,
 void roi_warp_forward(const at::Tensor& input, const at::Tensor& rois,
                       at::Tensor output, int pooled_height, int pooled_width,
                       double spatial_scale, bool quantize) {
-  check_common(input, rois, pooled_height, pooled_width);
+  check_common(input, rois, pooled_height, pooled_width, spatial_scale);
   check_same_place(input, output, "output");
   TORCH_CHECK(output.sizes() == at::IntArrayRef({rois.size(0), input.size(1),
                                                  pooled_height, pooled_width}),
@@ -82,7 +83,7 @@ void roi_warp_backward(const at::Tensor& grad_output, const at::Tensor& input,
                        const at::Tensor& rois, at::Tensor grad_input,
                        at::Tensor grad_rois, int pooled_height,
                        int pooled_width, double spatial_scale, bool quantize) {
-  check_common(input, rois, pooled_height, pooled_width);
+  check_common(input, rois, pooled_height, pooled_width, spatial_scale);
   check_same_place(input, grad_output, "grad_output");
   TORCH_CHECK(grad_output.sizes() ==
                   at::IntArrayRef({rois.size(0), input.size(1), pooled_height,

@@ -1,6 +1,6 @@
 // Copyright (c) OpenMMLab. All rights reserved.
 // CUDA kernels of PSRoIPool, the official FCIS psroi_pooling.cu recipe
-// (fcis_spec.md §1.2-1.3), and of its fused variant PSRoIMaxAvgPool
+// (msracver/FCIS psroi_pooling.cu), and of its fused variant PSRoIMaxAvgPool
 // (PSRoIPool, Group_Max, average over the bins). Torch-free: compiles with
 // plain nvcc. The CPU kernels (pytorch/cpu/ps_roi_pool_cpu.cpp) are the
 // reference: same bins, same per-bin sums, same winners.
@@ -38,9 +38,8 @@ struct PSRoIPoolCudaBin {
 };
 
 // Bin (ph, pw) of the RoI `roi` = [batch_idx, x1, y1, x2, y2]. Returns false
-// for an empty bin, or for a batch index outside [0, batch) (the Python
-// wrapper rejects such RoIs; the kernels then write 0 / add no gradient
-// instead of reading out of bounds).
+// for an empty bin. A RoI with a non-finite value or a batch index outside
+// [0, batch) stops the kernel (MNC_MM_CHECK_ROI).
 template <typename scalar_t, typename acc_t>
 __device__ inline bool ps_roi_pool_cuda_bin(const scalar_t* roi,
                                             const acc_t spatial_scale,
@@ -48,8 +47,8 @@ __device__ inline bool ps_roi_pool_cuda_bin(const scalar_t* roi,
                                             const int pooled_size,
                                             const int ph, const int pw,
                                             PSRoIPoolCudaBin* bin) {
+  MNC_MM_CHECK_ROI(acc_t, roi, maps.batch);
   const acc_t b = static_cast<acc_t>(roi[0]);
-  if (!(b >= acc_t(0) && b < static_cast<acc_t>(maps.batch))) return false;
   const PSRoIPoolBox<acc_t> box = ps_roi_pool_box<acc_t>(
       static_cast<acc_t>(roi[1]), static_cast<acc_t>(roi[2]),
       static_cast<acc_t>(roi[3]), static_cast<acc_t>(roi[4]), spatial_scale,

@@ -21,7 +21,8 @@
 template <typename scalar_t, typename acc_t>
 __global__ void roi_warp_forward_cuda_kernel(
     const int64_t nthreads, const scalar_t* input, const scalar_t* rois,
-    scalar_t* output, const int channels, const int height, const int width,
+    scalar_t* output, const int64_t batch, const int channels,
+    const int height, const int width,
     const int pooled_height, const int pooled_width, const acc_t scale,
     const bool quantize) {
   CUDA_1D_KERNEL_LOOP(index, nthreads) {
@@ -30,6 +31,7 @@ __global__ void roi_warp_forward_cuda_kernel(
     const int c = (index / pooled_width / pooled_height) % channels;
     const int64_t r = index / pooled_width / pooled_height / channels;
     const scalar_t* roi = rois + r * 5;
+    MNC_MM_CHECK_ROI(acc_t, roi, batch);
     const int64_t n = static_cast<int64_t>(static_cast<acc_t>(roi[0]));
     const RoIWarpAxis<acc_t> ax =
         roi_warp_axis<acc_t>(roi[1], roi[3], scale, quantize, pooled_width);
@@ -38,9 +40,9 @@ __global__ void roi_warp_forward_cuda_kernel(
     int ylo, yhi, xlo, xhi;
     acc_t ly, lx;
     acc_t val = acc_t(0);
-    if (roi_warp_taps<acc_t>(ay.start + ph * ay.bin, height, &ylo, &yhi,
+    if (roi_warp_taps<acc_t>(roi_warp_sample(ay, ph), height, &ylo, &yhi,
                              &ly) &&
-        roi_warp_taps<acc_t>(ax.start + pw * ax.bin, width, &xlo, &xhi,
+        roi_warp_taps<acc_t>(roi_warp_sample(ax, pw), width, &xlo, &xhi,
                              &lx)) {
       const scalar_t* plane = input + (n * channels + c) * height * width;
       val = roi_warp_bilinear<acc_t>(
@@ -60,12 +62,14 @@ __global__ void roi_warp_forward_cuda_kernel(
 template <typename scalar_t, typename acc_t>
 __global__ void roi_warp_backward_cuda_kernel(
     const scalar_t* grad_output, const scalar_t* input, const scalar_t* rois,
-    acc_t* grad_input, acc_t* grad_rois, const int channels, const int height,
+    acc_t* grad_input, acc_t* grad_rois, const int64_t batch,
+    const int channels, const int height,
     const int width, const int pooled_height, const int pooled_width,
     const acc_t scale, const bool quantize) {
   __shared__ acc_t partial[4][THREADS_PER_BLOCK];
   const int64_t r = blockIdx.x;
   const scalar_t* roi = rois + r * 5;
+  MNC_MM_CHECK_ROI(acc_t, roi, batch);
   const int64_t n = static_cast<int64_t>(static_cast<acc_t>(roi[0]));
   const RoIWarpAxis<acc_t> ax =
       roi_warp_axis<acc_t>(roi[1], roi[3], scale, quantize, pooled_width);
@@ -82,9 +86,9 @@ __global__ void roi_warp_backward_cuda_kernel(
     const int c = i / pooled_width / pooled_height;
     int ylo, yhi, xlo, xhi;
     acc_t ly, lx;
-    if (!roi_warp_taps<acc_t>(ay.start + ph * ay.bin, height, &ylo, &yhi,
+    if (!roi_warp_taps<acc_t>(roi_warp_sample(ay, ph), height, &ylo, &yhi,
                               &ly) ||
-        !roi_warp_taps<acc_t>(ax.start + pw * ax.bin, width, &xlo, &xhi,
+        !roi_warp_taps<acc_t>(roi_warp_sample(ax, pw), width, &xlo, &xhi,
                               &lx))
       continue;
     const acc_t g = static_cast<acc_t>(g_roi[i]);
@@ -103,8 +107,8 @@ __global__ void roi_warp_backward_cuda_kernel(
           plane[ylo * width + xlo], plane[ylo * width + xhi],
           plane[yhi * width + xlo], plane[yhi * width + xhi], ly, lx, &dx,
           &dy);
-      sum[0] += g * dx * (ax.d_first - pw * ax.d_step);
-      sum[1] += g * dy * (ay.d_first - ph * ay.d_step);
+      sum[0] += g * dx * roi_warp_d_first(ax, pw);
+      sum[1] += g * dy * roi_warp_d_first(ay, ph);
       sum[2] += g * dx * (pw * ax.d_step);
       sum[3] += g * dy * (ph * ay.d_step);
     }

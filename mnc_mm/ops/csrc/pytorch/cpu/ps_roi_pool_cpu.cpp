@@ -1,6 +1,6 @@
 // Copyright (c) OpenMMLab. All rights reserved.
-// CPU kernels of PSRoIPool (fcis_spec.md §1.2-1.3) and of its fused variant
-// PSRoIMaxAvgPool (PSRoIPool, Group_Max, average over the bins).
+// CPU kernels of PSRoIPool (msracver/FCIS psroi_pooling.cu) and of its fused
+// variant PSRoIMaxAvgPool (PSRoIPool, Group_Max, average over the bins).
 //
 // The score maps come as a (N, D, k, k, H, W) view with any strides: the
 // official layout (N, D * k * k, H, W), or a channels-last one where the D
@@ -49,8 +49,7 @@ struct PSRoIPoolBins {
   int64_t num_rois, dims;
   PSRoIPoolStrides stride;
   int pooled_size, group_size;
-  // batch[n] = -1 marks a RoI whose batch index lies outside [0, N) (its
-  // output is 0; the Python wrapper rejects such RoIs).
+  // batch[n]: the image of RoI n (checked to lie in [0, N)).
   std::vector<int> batch, h0, h1, w0, w1;
   std::vector<int> group;        // group of bin p
   std::vector<int> group_begin;  // bins [begin[g], begin[g + 1]) use group g
@@ -58,12 +57,10 @@ struct PSRoIPoolBins {
   explicit PSRoIPoolBins(const at::Tensor& maps) : stride(maps) {}
 
   // Offset of cell (0, 0) of channel (d, gh, gw) of RoI n's image in a
-  // tensor of strides s (the maps' by default), or -1 for an invalid batch
-  // index.
+  // tensor of strides s (the maps' by default).
   int64_t channel(const int64_t n, const int64_t d, const int gh,
                   const int gw, const PSRoIPoolStrides& s) const {
-    const int b = batch[n];
-    return b < 0 ? -1 : b * s.n + d * s.d + gh * s.gh + gw * s.gw;
+    return batch[n] * s.n + d * s.d + gh * s.gh + gw * s.gw;
   }
   int64_t channel(const int64_t n, const int64_t d, const int gh,
                   const int gw) const {
@@ -84,7 +81,8 @@ struct PSRoIPoolBins {
 // maps: the (N, D, k, k, H, W) view. The limits are computed in acc_t from
 // the scalar_t RoIs.
 template <typename scalar_t, typename acc_t>
-PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois, const at::Tensor& maps,
+PSRoIPoolBins ps_roi_pool_bins(const char* op, const at::Tensor& rois,
+                               const at::Tensor& maps,
                                const int pooled_size,
                                const double spatial_scale) {
   const int batch = maps.size(0), height = maps.size(4),
@@ -99,9 +97,9 @@ PSRoIPoolBins ps_roi_pool_bins(const at::Tensor& rois, const at::Tensor& maps,
     v->resize(bins.num_rois * pooled_size);
   }
   const scalar_t* roi = rois.data_ptr<scalar_t>();
+  check_roi_values(op, roi, bins.num_rois, batch);
   for (int64_t n = 0; n < bins.num_rois; ++n, roi += 5) {
-    const bool valid = roi[0] >= 0 && roi[0] < batch;
-    bins.batch[n] = valid ? static_cast<int>(roi[0]) : -1;
+    bins.batch[n] = static_cast<int>(static_cast<acc_t>(roi[0]));
     const PSRoIPoolBox<acc_t> box = ps_roi_pool_box<acc_t>(
         static_cast<acc_t>(roi[1]), static_cast<acc_t>(roi[2]),
         static_cast<acc_t>(roi[3]), static_cast<acc_t>(roi[4]),
@@ -142,8 +140,8 @@ void ps_roi_pool_parallel(const int64_t num_tasks, const int64_t work_per_task,
 }
 
 // Calls f(channel, out, hs, he, ws, we) for every output element (n, d, ph,
-// pw): channel is the offset of its input channel (-1 for an invalid batch
-// index), out its flat output index, [hs, he) x [ws, we) its cells. Output
+// pw): channel is the offset of its input channel, out its flat output
+// index, [hs, he) x [ws, we) its cells. Output
 // channel d of RoI n reads channel row start[n] + d (start null: d).
 template <typename F>
 void ps_roi_pool_for_each_bin(const PSRoIPoolBins& bins, const int output_dim,
@@ -169,8 +167,8 @@ void ps_roi_pool_for_each_bin(const PSRoIPoolBins& bins, const int output_dim,
               const int hs = bins.h0[n * P + ph], he = bins.h1[n * P + ph];
               const int64_t out_row = ((n * output_dim + d) * P + ph) * P;
               for (int pw = 0; pw < P; ++pw) {
-                f(c0 < 0 ? -1 : c0 + bins.group[pw] * bins.stride.gw,
-                  out_row + pw, hs, he, w0[pw], w1[pw]);
+                f(c0 + bins.group[pw] * bins.stride.gw, out_row + pw, hs, he,
+                  w0[pw], w1[pw]);
               }
             }
           }
@@ -202,13 +200,13 @@ void ps_roi_pool_forward_cpu_kernel(const at::Tensor& maps,
                                     const int pooled_size,
                                     const double spatial_scale) {
   const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t, acc_t>(
-      rois, maps, pooled_size, spatial_scale);
+      "ps_roi_pool", rois, maps, pooled_size, spatial_scale);
   const scalar_t* in = maps.data_ptr<scalar_t>();
   scalar_t* out = output.data_ptr<scalar_t>();
   ps_roi_pool_for_each_bin(
       bins, output_dim, start,
       [&](int64_t c, int64_t o, int hs, int he, int ws, int we) {
-        out[o] = c < 0 || he <= hs || we <= ws  // empty bin: output 0
+        out[o] = he <= hs || we <= ws  // empty bin: output 0
                      ? scalar_t(0)
                      : ps_roi_pool_average<scalar_t, acc_t>(in + c, bins, hs,
                                                             he, ws, we);
@@ -225,7 +223,7 @@ void ps_roi_pool_backward_cpu_kernel(const at::Tensor& grad_output,
                                      const int pooled_size,
                                      const double spatial_scale) {
   const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t, acc_t>(
-      rois, grad_maps, pooled_size, spatial_scale);
+      "ps_roi_pool", rois, grad_maps, pooled_size, spatial_scale);
   const scalar_t* gout = grad_output.data_ptr<scalar_t>();
   acc_t* gin = grad_maps.data_ptr<acc_t>();
   ps_roi_pool_for_each_bin(
@@ -233,7 +231,7 @@ void ps_roi_pool_backward_cpu_kernel(const at::Tensor& grad_output,
       [&](int64_t c, int64_t o, int hs, int he, int ws, int we) {
         const acc_t grad = static_cast<acc_t>(gout[o]);
         // empty bin or zero gradient (RoIs dropped by OHEM): nothing to add
-        if (c < 0 || he <= hs || we <= ws || grad == acc_t(0)) return;
+        if (he <= hs || we <= ws || grad == acc_t(0)) return;
         const acc_t value = grad / static_cast<acc_t>((he - hs) * (we - ws));
         for (int h = hs; h < he; ++h) {
           for (int w = ws; w < we; ++w) {
@@ -329,21 +327,20 @@ void ps_roi_max_avg_pool_forward_cpu_kernel(const at::Tensor& maps,
                                             const int pooled_size,
                                             const double spatial_scale) {
   const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t, acc_t>(
-      rois, maps, pooled_size, spatial_scale);
+      "ps_roi_max_avg_pool", rois, maps, pooled_size, spatial_scale);
   const scalar_t* in = maps.data_ptr<scalar_t>();
   scalar_t* out = output.data_ptr<scalar_t>();
   const int64_t D = bins.dims, G = D / cig;
   const int P = pooled_size;
   ps_roi_pool_parallel(bins.num_rois, D * P * P, [&](const int64_t n) {
     std::vector<acc_t> sums(D);
-    // An empty bin (and a RoI of an invalid batch index) pools 0 in every
-    // channel, so its Group_Max adds 0.
+    // An empty bin pools 0 in every channel, so its Group_Max adds 0.
     std::vector<double> total(G, 0.);
     for (int ph = 0; ph < P; ++ph) {
       for (int pw = 0; pw < P; ++pw) {
         const int64_t c0 = bins.channel(n, 0, bins.group[ph], bins.group[pw]);
         int hs, he, ws, we;
-        if (c0 < 0 || !bins.cells(n, ph, pw, &hs, &he, &ws, &we)) continue;
+        if (!bins.cells(n, ph, pw, &hs, &he, &ws, &we)) continue;
         ps_roi_average_all(bins, in + c0, hs, he, ws, we, sums.data());
         ps_roi_add_group_max(sums.data(), G, cig, total.data());
       }
@@ -365,7 +362,7 @@ void ps_roi_max_avg_pool_backward_cpu_kernel(const at::Tensor& grad_output,
                                              const int pooled_size,
                                              const double spatial_scale) {
   const PSRoIPoolBins bins = ps_roi_pool_bins<scalar_t, acc_t>(
-      rois, maps, pooled_size, spatial_scale);
+      "ps_roi_max_avg_pool", rois, maps, pooled_size, spatial_scale);
   const PSRoIPoolStrides grad_stride(grad_maps);
   const scalar_t* in = maps.data_ptr<scalar_t>();
   const scalar_t* gout = grad_output.data_ptr<scalar_t>();
@@ -395,7 +392,7 @@ void ps_roi_max_avg_pool_backward_cpu_kernel(const at::Tensor& grad_output,
         for (int pw = bins.group_begin[gw]; pw < bins.group_begin[gw + 1];
              ++pw) {
           int hs, he, ws, we;
-          if (c0 < 0 || !bins.cells(n, ph, pw, &hs, &he, &ws, &we)) continue;
+          if (!bins.cells(n, ph, pw, &hs, &he, &ws, &we)) continue;
           ps_roi_average_all(bins, in + c0, hs, he, ws, we, sums.data());
           const acc_t area = static_cast<acc_t>((he - hs) * (we - ws));
           for (int64_t g = 0; g < G; ++g) {

@@ -35,18 +35,20 @@ struct Tap {
 
 // Taps of all RoIs: ytaps (R, PH) and xtaps (R, PW), row major.
 template <typename scalar_t, typename T>
-void make_taps(const scalar_t* rois, int64_t num_rois, int height, int width,
-               int pooled_height, int pooled_width, T scale, bool quantize,
+void make_taps(const scalar_t* rois, int64_t num_rois, int64_t batch,
+               int height, int width, int pooled_height, int pooled_width,
+               T scale, bool quantize,
                std::vector<Tap<T>>* ytaps, std::vector<Tap<T>>* xtaps) {
+  check_roi_values("roi_warp", rois, num_rois, batch);
   ytaps->resize(num_rois * pooled_height);
   xtaps->resize(num_rois * pooled_width);
   auto fill = [&](const RoIWarpAxis<T>& axis, int size, int pooled,
                   Tap<T>* taps) {
     for (int p = 0; p < pooled; ++p) {
       Tap<T>& t = taps[p];
-      t.valid = roi_warp_taps<T>(axis.start + p * axis.bin, size, &t.lo,
+      t.valid = roi_warp_taps<T>(roi_warp_sample(axis, p), size, &t.lo,
                                  &t.hi, &t.frac);
-      t.d_first = axis.d_first - p * axis.d_step;
+      t.d_first = roi_warp_d_first(axis, p);
       t.d_second = p * axis.d_step;
     }
   };
@@ -77,15 +79,16 @@ void column_range(const Tap<T>* xt, int pooled_width, int* xmin, int* xmax) {
 
 template <typename scalar_t>
 void roi_warp_forward_cpu_kernel(const scalar_t* input, const scalar_t* rois,
-                                 scalar_t* output, int64_t num_rois, int channels, int height,
+                                 scalar_t* output, int64_t batch,
+                                 int64_t num_rois, int channels, int height,
                                  int width, int pooled_height,
                                  int pooled_width, double spatial_scale,
                                  bool quantize) {
   using T = at::opmath_type<scalar_t>;
   const T scale = static_cast<T>(spatial_scale);
   std::vector<Tap<T>> ytaps, xtaps;
-  make_taps(rois, num_rois, height, width, pooled_height, pooled_width, scale,
-            quantize, &ytaps, &xtaps);
+  make_taps(rois, num_rois, batch, height, width, pooled_height,
+            pooled_width, scale, quantize, &ytaps, &xtaps);
   const int64_t plane_size = static_cast<int64_t>(height) * width;
   const int64_t out_size = static_cast<int64_t>(pooled_height) * pooled_width;
   at::parallel_for(0, num_rois * channels, 1, [&](int64_t begin, int64_t end) {
@@ -137,8 +140,8 @@ void roi_warp_backward_cpu_kernel(const scalar_t* grad_output,
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   const T scale = static_cast<T>(spatial_scale);
   std::vector<Tap<T>> ytaps, xtaps;
-  make_taps(rois, num_rois, height, width, pooled_height, pooled_width, scale,
-            quantize, &ytaps, &xtaps);
+  make_taps(rois, num_rois, batch, height, width, pooled_height,
+            pooled_width, scale, quantize, &ytaps, &xtaps);
   // RoIs of each image, in index order.
   std::vector<std::vector<int64_t>> rois_of(batch);
   for (int64_t r = 0; r < num_rois; ++r)
@@ -239,7 +242,8 @@ void roi_warp_forward_cpu(const at::Tensor& input, const at::Tensor& rois,
       [&] {
         roi_warp_forward_cpu_kernel<scalar_t>(
             input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
-            output.data_ptr<scalar_t>(), rois.size(0), input.size(1),
+            output.data_ptr<scalar_t>(), input.size(0), rois.size(0),
+            input.size(1),
             input.size(2), input.size(3), pooled_height, pooled_width,
             spatial_scale, quantize);
       });

@@ -67,6 +67,9 @@ void PSRoIPoolBackwardCUDAKernelLauncher(const at::Tensor& grad_output,
                                          const int output_dim,
                                          const int pooled_size,
                                          const double spatial_scale) {
+  // atomicAdd in a thread order the hardware picks: the float sums may
+  // differ from run to run (the CPU backward is deterministic).
+  at::globalContext().alertNotDeterministic("ps_roi_pool_backward_cuda");
   const int64_t nthreads = grad_output.numel();
   const c10::cuda::CUDAGuard device_guard(grad_output.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
@@ -110,6 +113,10 @@ void PSRoIMaxAvgPoolBackwardCUDAKernelLauncher(
     const at::Tensor& grad_output, const at::Tensor& maps,
     const at::Tensor& rois, at::Tensor& grad_maps, const int cig,
     const int pooled_size, const double spatial_scale) {
+  // atomicAdd in a thread order the hardware picks: the float sums may
+  // differ from run to run (the CPU backward is deterministic).
+  at::globalContext().alertNotDeterministic(
+      "ps_roi_max_avg_pool_backward_cuda");
   // One thread per (n, g, ph, pw).
   const int64_t nthreads =
       grad_output.numel() * static_cast<int64_t>(pooled_size) * pooled_size;

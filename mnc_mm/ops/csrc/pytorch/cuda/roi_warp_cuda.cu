@@ -25,7 +25,8 @@ void roi_warp_forward_cuda(const at::Tensor& input, const at::Tensor& rois,
             <<<GET_BLOCKS(nthreads), THREADS_PER_BLOCK, 0, stream>>>(
                 nthreads, input.data_ptr<scalar_t>(),
                 rois.data_ptr<scalar_t>(), output.data_ptr<scalar_t>(),
-                input.size(1), input.size(2), input.size(3), pooled_height,
+                input.size(0), input.size(1), input.size(2), input.size(3),
+                pooled_height,
                 pooled_width, static_cast<acc_t>(spatial_scale), quantize);
       });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -38,6 +39,9 @@ void roi_warp_backward_cuda(const at::Tensor& grad_output,
                             at::Tensor& grad_input, at::Tensor& grad_rois,
                             int pooled_height, int pooled_width,
                             double spatial_scale, bool quantize) {
+  // atomicAdd in a thread order the hardware picks: the float sums may
+  // differ from run to run (the CPU backward is deterministic).
+  at::globalContext().alertNotDeterministic("roi_warp_backward_cuda");
   const c10::cuda::CUDAGuard device_guard(input.device());
   const bool need_input = grad_input.numel() > 0;
   const bool need_rois = grad_rois.numel() > 0;
@@ -71,7 +75,8 @@ void roi_warp_backward_cuda(const at::Tensor& grad_output,
                   input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
                   need_input ? grad_input_acc.data_ptr<acc_t>() : nullptr,
                   need_rois ? grad_rois_acc.data_ptr<acc_t>() : nullptr,
-                  input.size(1), input.size(2), input.size(3), pooled_height,
+                  input.size(0), input.size(1), input.size(2), input.size(3),
+                  pooled_height,
                   pooled_width, static_cast<acc_t>(spatial_scale), quantize);
         });
     C10_CUDA_KERNEL_LAUNCH_CHECK();

@@ -1,9 +1,15 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""FCIS channel operators (MXNet ``_contrib_ChannelOperator``), pure torch.
+"""Test reference: the FCIS channel operators (MXNet
+``_contrib_ChannelOperator``, msracver/FCIS
+``fcis/operator_cxx/channel_operator-inl.h`` and ``channel_operator.cu``) in
+pure torch, for the tests and benchmarks that check the fused ops against
+the official chain (the models never assemble all classes).
 
-fcis_spec.md §2. The input (R, G * cig, h, w) holds G groups of
-``cig = channels_in_group`` consecutive channels; in FCIS G is the number of
-classes and each group is the (outside, inside) pair of one class.
+The input (R, G * cig, h, w) holds G groups of ``cig = channels_in_group``
+consecutive channels; in FCIS G is the number of classes and each group is
+the (outside, inside) pair of one class. Import it as
+``test_ops.fcis_channel_ops`` (``tests/`` is on ``sys.path`` under pytest,
+through ``tests/conftest.py``).
 """
 import torch
 from torch import Tensor

@@ -1,0 +1,89 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The one RoI dtype rule of the ops: RoIs of any floating dtype are cast
+to the dtype of the maps (``mnc_mm.ops.checks.rois_as_maps_dtype``), so
+float32 RoIs meet float16/bfloat16 maps under autocast."""
+import functools
+
+import pytest
+import torch
+from torch import nn
+
+from mnc_mm.ops import (PSRoIPool, RoIWarpPool, ext_available,
+                        ps_roi_max_avg_pool, ps_roi_pool, roi_warp)
+
+pytestmark = pytest.mark.skipif(
+    not ext_available(), reason='mnc_mm._ext is not built')
+
+# Corners with fractions that float16 and bfloat16 round differently.
+ROIS = torch.tensor([[0, 3.3, 2.7, 41.9, 30.1], [1, -9.55, 4.2, 20.5, 61.7],
+                     [1, 100.3, 90.6, 230.2, 250.9]], dtype=torch.float64)
+OPS = {
+    'ps_roi_pool': functools.partial(ps_roi_pool, output_dim=2,
+                                     pooled_size=3, group_size=2,
+                                     spatial_scale=1 / 16),
+    'ps_roi_max_avg_pool': functools.partial(
+        ps_roi_max_avg_pool, output_dim=1, channels_per_group=2,
+        pooled_size=3, group_size=2, spatial_scale=1 / 16),
+    'roi_warp': functools.partial(roi_warp, output_size=(3, 4),
+                                  spatial_scale=1 / 16),
+}
+PAIRS = [(torch.float64, torch.float32), (torch.float32, torch.float64),
+         (torch.float16, torch.float32), (torch.bfloat16, torch.float32),
+         (torch.bfloat16, torch.float64)]
+
+
+def maps(dtype, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(2, 8, 16, 17, generator=gen).to(dtype)
+
+
+@pytest.mark.parametrize('maps_dtype, rois_dtype', PAIRS)
+@pytest.mark.parametrize('name', list(OPS))
+def test_rois_are_cast_to_the_maps_dtype(name, maps_dtype, rois_dtype):
+    op, x = OPS[name], maps(maps_dtype)
+    rois = ROIS.to(rois_dtype)
+    out = op(x, rois)
+    assert out.dtype == maps_dtype
+    assert torch.equal(out, op(x, rois.to(maps_dtype)))
+
+
+@pytest.mark.parametrize('maps_dtype', [torch.float64, torch.bfloat16])
+def test_box_gradient_flows_back_through_the_cast(maps_dtype):
+    x = maps(maps_dtype)
+    rois = ROIS.float().requires_grad_(True)
+    same = rois.detach().to(maps_dtype).requires_grad_(True)
+    grad_out = torch.randn(3, 8, 3, 4).to(maps_dtype)
+    roi_warp(x, rois, (3, 4), 1 / 16).backward(grad_out)
+    roi_warp(x, same, (3, 4), 1 / 16).backward(grad_out)
+    assert rois.grad.dtype == torch.float32
+    assert torch.equal(rois.grad, same.grad.float())
+
+
+def test_bf16_autocast_conv_maps_with_float_rois():
+    """A conv under CPU bf16 autocast makes bf16 maps; the heads' float32
+    RoIs go in as they are and the outputs follow the maps."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 8, 3, padding=1)
+    image = torch.randn(2, 3, 16, 17)
+    rois = ROIS.float()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        feat = conv(image)
+        assert feat.dtype == torch.bfloat16
+        pooled = PSRoIPool(2, 3, 2, 1 / 16)(feat, rois)
+        warped = RoIWarpPool(4, 2, 1 / 16)(feat, rois)
+    assert pooled.dtype == warped.dtype == torch.bfloat16
+    (pooled.float().sum() + warped.float().sum()).backward()
+    assert conv.weight.grad.dtype == torch.float32
+    assert torch.isfinite(conv.weight.grad).all()
+    # Same as the ops on the bf16 maps with the RoIs cast by hand.
+    maps_bf16 = feat.detach()
+    torch.testing.assert_close(
+        pooled, ps_roi_pool(maps_bf16, rois.bfloat16(), 2, 3, 2, 1 / 16),
+        rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('name', list(OPS))
+def test_integer_rois_are_refused(name):
+    with pytest.raises(TypeError, match=f'{name}: rois must be a '
+                       'floating-point tensor, got torch.int64'):
+        OPS[name](maps(torch.float32), ROIS.long())
