@@ -20,7 +20,6 @@ from .version import __version__
 if importlib.util.find_spec('mmdet') is not None:
     from .utils.version_check import check_versions
     check_versions()
-    from . import (datasets, engine, evaluation, models,  # noqa: F401,E402
-                   utils)
+    from . import datasets, engine, evaluation, models, utils  # noqa: F401,E402
 
 __all__ = ['__version__']

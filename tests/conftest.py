@@ -90,8 +90,8 @@ def _tiny_config(data_root, work_dir, max_iters=2, config=TINY_CONFIG):
         loader.num_workers = 0
         loader.persistent_workers = False
         loader.batch_size = 2
-    for evaluator in (*cfg.val_evaluator, *cfg.test_evaluator):
-        evaluator.ann_file = ann_val
+    cfg.val_evaluator.ann_file = ann_val
+    cfg.test_evaluator.ann_file = ann_val
     cfg.train_cfg = dict(
         type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10**6)
     cfg.param_scheduler = []

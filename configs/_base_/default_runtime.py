@@ -1,27 +1,5 @@
-# Runtime defaults shared by every mnc_mm config (mmdet's, plus the import
-# that registers mnc_mm's modules).
-default_scope = 'mmdet'
+# Copyright (c) OpenMMLab. All rights reserved.
+# mmdet's runtime defaults, plus the import that registers mnc_mm's modules.
+_base_ = 'mmdet::_base_/default_runtime.py'
+
 custom_imports = dict(imports=['mnc_mm'], allow_failed_imports=False)
-
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'))
-
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'),
-)
-
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(
-    type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
-log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
-
-log_level = 'INFO'
-load_from = None
-resume = False

@@ -4,7 +4,7 @@
 # (`make demo MODEL=mnc`); see configs/demo/README.md.
 _base_ = [
     '../_base_/models/mnc_vgg16.py', '../_base_/datasets/shapes_instance.py',
-    '../_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py',
+    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py',
     '../_base_/tta/shapes_instance_tta.py'
 ]
 
@@ -38,12 +38,8 @@ model = dict(
     roi_head=dict(
         roi_extractor=dict(out_channels=feat_channels),
         mask_head=dict(in_channels=feat_channels, fc_channels=64),
-        # from scratch: no ImageNet fcs
         cls_head=dict(
-            in_channels=feat_channels,
-            num_classes=3,
-            fc_channels=128,
-            init_cfg={{_base_.cls_head_init}})),
+            in_channels=feat_channels, num_classes=3, fc_channels=128)),
     train_cfg=dict(rpn_proposal=dict(nms_pre=2000, max_per_img=300)),
     test_cfg=dict(
         rpn=dict(nms_pre=1000, max_per_img=100),

@@ -1,7 +1,8 @@
 # The official FCIS R-101 COCO model (msracver/FCIS `fcis_coco-0000.params`,
 # converted by tools/model_converters/fcis_mxnet_to_mmdet.py) with the
-# official test-time settings (fcis_spec §5.7, §6; converters_spec §4):
-# the paper config's model, RPN 6000 -> 300 at NMS 0.7, 300 + 300 RoIs,
+# official test-time settings (msracver/FCIS fcis/core/tester.py; each
+# switch against its official value: configs/fcis/README.md): the paper
+# config's model, RPN 6000 -> 300 at NMS 0.7, 300 + 300 RoIs,
 # mask voting, mask threshold 0.4, short side 600 (long side <= 1000).
 # COCO val2017 holds the images of the official minival 2014 split.
 _base_ = './fcis_r101-caffe-c4_ohem_8xb1-16e_coco.py'

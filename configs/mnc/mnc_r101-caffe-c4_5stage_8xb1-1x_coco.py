@@ -3,10 +3,8 @@
 # config).
 _base_ = './mnc_r50-caffe-c4_5stage_8xb1-1x_coco.py'
 
+imagenet = dict(
+    type='Pretrained', checkpoint='open-mmlab://detectron2/resnet101_caffe')
 model = dict(
-    backbone=dict(
-        depth=101,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='open-mmlab://detectron2/resnet101_caffe')),
-    roi_head=dict(shared_head=dict(depth=101)))
+    backbone=dict(depth=101, init_cfg=imagenet),
+    roi_head=dict(shared_head=dict(depth=101, init_cfg=imagenet)))

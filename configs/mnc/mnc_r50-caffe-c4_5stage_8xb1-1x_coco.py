@@ -5,7 +5,7 @@
 _base_ = [
     '../_base_/models/mnc_r50-caffe-c4.py',
     '../_base_/datasets/coco_instance.py',
-    '../_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
+    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
 ]
 
 model = dict(roi_head=dict(cls_head=dict(num_classes=80)))

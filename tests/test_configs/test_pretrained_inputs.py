@@ -16,18 +16,20 @@ CAFFE_VGG = ('BGR', (102.9801, 115.9465, 122.7717))  # py-faster-rcnn means
 CAFFE_RESNET = ('BGR', (103.530, 116.280, 123.675))  # detectron2's
 # ImageNet weights a trunk starts from -> (channel order, mean); std is 1.
 PRETRAINED_INPUTS = {
-    'open-mmlab://vgg16_caffe': CAFFE_VGG,
     'open-mmlab://detectron2/resnet50_caffe': CAFFE_RESNET,
     'open-mmlab://detectron2/resnet101_caffe': CAFFE_RESNET,
 }
-# Configs whose weights all come from a converted official release.
+# Configs whose trunk comes with load_from: a converted official file.
 OFFICIAL_INPUTS = {
+    # the official init VGG16.mask.caffemodel of daijifeng001/MNC, converted
+    # with mnc_caffe_to_mmdet.py --init: Caffe VGG-16, BGR
+    'mnc_vgg16_5stage_8xb1-40k_sbd.py': CAFFE_VGG,
+    'mnc_vgg16_3stage_8xb1-40k_sbd.py': CAFFE_VGG,
     # MXNet resnet_v1 of msracver/FCIS: RGB minus the yaml's PIXEL_MEANS
     'fcis_r101-c4_official-coco.py': ('RGB', (123.15, 115.90, 103.06)),
     # Caffe VGG-16 of daijifeng001/MNC: BGR minus lib/mnc_config.py's
     'mnc_vgg16_official-sbd.py': CAFFE_VGG,
 }
-VGG_FCS = {'box_fcs.0', 'box_fcs.2', 'mask_fcs.0', 'mask_fcs.2'}
 
 
 def _input(cfg):
@@ -43,7 +45,7 @@ def test_input_matches_the_weights(path):
     name = osp.basename(path)
     init = cfg.model.backbone.get('init_cfg')
     if name in OFFICIAL_INPUTS:
-        assert init is None, f'{name}: the official weights come whole'
+        assert init is None, f'{name}: the trunk comes with load_from'
         expected = OFFICIAL_INPUTS[name]
     else:
         assert init is not None and init.type == 'Pretrained', \
@@ -52,18 +54,3 @@ def test_input_matches_the_weights(path):
     order, mean = _input(cfg)
     assert order == expected[0], f'{name}: {init} expects {expected[0]}'
     assert mean == pytest.approx(expected[1], abs=1e-3)
-
-
-@pytest.mark.parametrize(
-    'path', [p for p in CONFIGS if 'mnc_vgg16' in p
-             and 'official' not in p], ids=osp.basename)
-def test_mnc_vgg_fcs_start_from_imagenet(path):
-    """fc6/fc7 and fc6_mask/fc7_mask come from ImageNet VGG-16, the
-    checkpoint the trunk starts from (mnc_spec §2)."""
-    cfg = Config.fromfile(path)
-    head_init = cfg.model.roi_head.cls_head.init_cfg
-    parts = [c for c in head_init if c.type == 'PretrainedParts']
-    assert len(parts) == 1 and head_init[-1] is parts[-1]  # applied last
-    assert parts[0].checkpoint == cfg.model.backbone.init_cfg.checkpoint
-    assert set(parts[0].parts) == VGG_FCS
-    assert cfg.model.roi_head.cls_head.num_fcs == 2

@@ -1,6 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Both methods' paper configs use the one RPN with the py-faster-rcnn
-rules of the official codes (fcis_spec §4.3, §5.2; mnc_spec §5.2)."""
+"""Every paper config keeps the py-faster-rcnn RPN of the shared fragment
+(configs/_base_/models/py-faster-rcnn_rpn.py) and sets what the official
+codes set per method and data set: anchor scales, the training pre-NMS
+count and RPN_MIN_SIZE (daijifeng001/MNC lib/mnc_config.py; msracver/FCIS
+experiments/fcis/cfgs/*.yaml, fcis/operator_py/proposal.py)."""
 import glob
 import os.path as osp
 
@@ -8,30 +11,45 @@ import pytest
 from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+FRAGMENT = osp.join(REPO, 'configs', '_base_', 'models',
+                    'py-faster-rcnn_rpn.py')
 CONFIGS = sorted(
     glob.glob(osp.join(REPO, 'configs', 'fcis', '*.py')) +
     glob.glob(osp.join(REPO, 'configs', 'mnc', '*.py')))
-# official RPN_MIN_SIZE: FCIS COCO 2 / VOC 16 (network-input px); MNC 16
-# original-image px (scaled by the resize factor)
-MIN_SIZE = {'fcis': {'coco': (2, False), 'sbd': (16, False)},
-            'mnc': {'coco': (16, True), 'sbd': (16, True)}}
+# (method, data set) -> anchor scales, train pre-NMS, (RPN_MIN_SIZE, x the
+# image scale): FCIS in network-input px, MNC in original-image px
+OFFICIAL = {
+    ('fcis', 'coco'): ([4, 8, 16, 32], 6000, (2, False)),
+    ('fcis', 'sbd'): ([8, 16, 32], 6000, (16, False)),
+    ('mnc', 'coco'): ([8, 16, 32], 12000, (16, True)),
+    ('mnc', 'sbd'): ([8, 16, 32], 12000, (16, True)),
+}
+
+
+def test_every_paper_config_is_checked():
+    assert len(CONFIGS) == 9
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
-def test_one_rpn_with_the_official_rules(path):
-    cfg = Config.fromfile(path)
+def test_shared_rpn_and_official_settings(path):
+    shared = Config.fromfile(FRAGMENT).model
+    model = Config.fromfile(path).model
+    for key, value in shared.rpn_head.items():
+        if key != 'anchor_generator':
+            assert model.rpn_head[key] == value, key
+    for key, value in shared.rpn_head.anchor_generator.items():
+        assert model.rpn_head.anchor_generator[key] == value, key
+    assert model.train_cfg.rpn == shared.train_cfg.rpn
+    for proposal, base in ((model.train_cfg.rpn_proposal,
+                            shared.train_cfg.rpn_proposal),
+                           (model.test_cfg.rpn, shared.test_cfg.rpn)):
+        assert {k: proposal[k] for k in base} == base
+
     method = osp.basename(osp.dirname(path))
     dataset = 'coco' if 'coco' in osp.basename(path) else 'sbd'
-    model = cfg.model
-    assert model.rpn_head.type == 'PyFasterRCNNRPNHead'
-    assert model.rpn_head.bbox_coder.type == 'PlusOneDeltaXYWHBBoxCoder'
-    assigner = model.train_cfg.rpn.assigner
-    assert assigner.min_pos_iou == 0.0 and assigner.gt_max_assign_all
-    assert assigner.iou_calculator.type == 'BboxOverlaps2DPlusOne'
+    scales, train_pre_nms, min_size = OFFICIAL[method, dataset]
+    assert model.rpn_head.anchor_generator.scales == scales
+    assert model.train_cfg.rpn_proposal.nms_pre == train_pre_nms
     for proposal in (model.train_cfg.rpn_proposal, model.test_cfg.rpn):
-        assert proposal.nms.iou_threshold == 0.7
-        assert proposal.nms.offset == 1
-        assert proposal.max_per_img == 300
         assert (proposal.min_bbox_size,
-                proposal.get('scale_min_bbox_size', False)) == \
-            MIN_SIZE[method][dataset]
+                proposal.get('scale_min_bbox_size', False)) == min_size

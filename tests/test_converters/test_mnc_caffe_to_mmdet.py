@@ -241,6 +241,8 @@ def test_imagenet_init_for_load_from(tiny, tool, tmp_path):
     path.write_bytes(data)
     out, meta = tool.convert(str(path), str(tmp_path / 'init.pth'), config,
                              init=True)
+    # written as named: the paper configs' load_from names this file
+    assert out == str(tmp_path / 'init.pth')
     assert meta['converted_from']['format'] == 'caffe-protobuf-v1'
     assert meta['mask_pathway_converted'] is True
     assert meta['not_converted'] == ['fc8']

@@ -24,8 +24,7 @@ def cfg(tmp_path_factory):
         osp.join(REPO, 'configs/_base_/datasets/shapes_instance.py'))
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
         loader.dataset.data_root = root
-    for evaluator in cfg.val_evaluator:
-        evaluator.ann_file = root + 'annotations/instances_val.json'
+    cfg.val_evaluator.ann_file = root + 'annotations/instances_val.json'
     init_default_scope('mmdet')
     return cfg
 
@@ -50,7 +49,7 @@ def test_val_metrics_are_perfect_on_gt(cfg):
     ds = DATASETS.build(cfg.val_dataloader.dataset)
     evaluator = Evaluator(cfg.val_evaluator)
     evaluator.dataset_meta = ds.metainfo
-    api = COCO(cfg.val_evaluator[0].ann_file)
+    api = COCO(cfg.val_evaluator.ann_file)
     cat2label = {c: i for i, c in enumerate(sorted(api.getCatIds()))}
     for i in range(len(ds)):
         sample = ds[i]['data_samples']
@@ -78,6 +77,7 @@ def test_sbd_config_parses():
         osp.join(REPO, 'configs/_base_/datasets/sbd_instance.py'))
     assert len(cfg.metainfo.classes) == 20
     assert len(cfg.metainfo.palette) == 20
-    assert cfg.val_evaluator[0].type == 'VOCMaskAPMetric'
-    assert cfg.val_evaluator[0].ann_file == cfg.data_root + \
+    assert cfg.val_evaluator.type == 'CocoVOCMaskAPMetric'
+    assert cfg.val_evaluator.voc_iou_thrs == (0.5, 0.7)
+    assert cfg.val_evaluator.ann_file == cfg.data_root + \
         'annotations/instances_val.json'

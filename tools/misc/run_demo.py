@@ -132,8 +132,8 @@ def main():
         f'{split}_dataloader.dataset.data_root={data_root}/'
         for split in ('train', 'val', 'test')
     ] + [
-        f'{split}_evaluator.{i}.ann_file={ann}' for split in ('val', 'test')
-        for i in range(2)  # CocoMetric and VOCMaskAPMetric
+        # one CocoVOCMaskAPMetric: COCO AP and mAP^r
+        f'{split}_evaluator.ann_file={ann}' for split in ('val', 'test')
     ] + args.cfg_options
     python = sys.executable
     # test.py evaluates the last checkpoint below: no second evaluation at

@@ -12,11 +12,15 @@ renames and re-lays the blobs (table in
 the model built from ``--config`` and writes ``OUT-<sha256[:8]>.pth``
 (``meta`` + ``state_dict``) atomically. Evaluate it with
 ``tools/test.py CONFIG OUT-<sha8>.pth``. With ``--init``, IN is the official
-ImageNet init ``VGG16.mask.caffemodel`` and OUT the part of the model it
-holds, for a paper config's ``load_from``.
+ImageNet init ``VGG16.mask.caffemodel`` and OUT (written as named, no
+hash: the VGG-16 paper configs' ``load_from`` is
+``checkpoints/vgg16_mask_init.pth``) the part of the model it holds.
 """
 import argparse
+import io
 import os.path as osp
+
+import torch
 
 from mmengine.config import Config
 from publish_model import publish_checkpoint
@@ -28,10 +32,14 @@ from mnc_mm.converters.mnc_official import (BBOX_STDS, caffe_arrays,
 from mnc_mm.converters.meta import conversion_meta
 from mnc_mm.converters.model_check import (check_state_dict, dataset_classes,
                                            model_state_shapes)
+from mnc_mm.utils.fileio import atomic_write_bytes
 from mnc_mm.utils.runtime import add_cfg_options_argument
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'mnc', 'mnc_vgg16_official-sbd.py')
+# --init: the paper config that loads the converted init
+DEFAULT_INIT_CONFIG = osp.join(REPO, 'configs', 'mnc',
+                               'mnc_vgg16_5stage_8xb1-40k_sbd.py')
 
 
 def parse_args():
@@ -41,13 +49,16 @@ def parse_args():
                         help='official .caffemodel.h5 or .caffemodel file')
     parser.add_argument('out_file', help='output checkpoint (.pth); the '
                         'written file is OUT-<sha256[:8]>.pth')
-    parser.add_argument('--config', default=DEFAULT_CONFIG,
-                        help='the config the weights are checked against')
+    parser.add_argument(
+        '--config',
+        help='the config the weights are checked against (default: '
+        'mnc_vgg16_official-sbd.py, with --init '
+        'mnc_vgg16_5stage_8xb1-40k_sbd.py)')
     parser.add_argument(
         '--init', action='store_true',
         help='IN is the ImageNet init VGG16.mask.caffemodel: write the '
-        'convs and fc6/fc7 (fc6_mask/fc7_mask if present) for '
-        'load_from=OUT-<sha8>.pth')
+        'convs and fc6/fc7 (fc6_mask/fc7_mask if present) to OUT itself, '
+        'for load_from=OUT')
     add_cfg_options_argument(parser)
     return parser.parse_args()
 
@@ -95,13 +106,20 @@ def convert(in_file: str, out_file: str, config: str, cfg_options=None,
             num_layers=len(net.layers),
             num_layers_with_blobs=len(net.params())),
         'tools/model_converters/mnc_caffe_to_mmdet.py', config, report)
-    return publish_checkpoint(dict(meta=meta, state_dict=state_dict),
-                              out_file), meta
+    checkpoint = dict(meta=meta, state_dict=state_dict)
+    if not init:
+        return publish_checkpoint(checkpoint, out_file), meta
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_write_bytes(buffer.getvalue(), out_file)
+    return out_file, meta
 
 
 def main():
     args = parse_args()
-    path, meta = convert(args.in_file, args.out_file, args.config,
+    config = args.config or (DEFAULT_INIT_CONFIG if args.init else
+                             DEFAULT_CONFIG)
+    path, meta = convert(args.in_file, args.out_file, config,
                          args.cfg_options, args.init)
     source = meta['converted_from']
     print(f'read {source["num_layers"]} layers, '

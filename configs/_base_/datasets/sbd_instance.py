@@ -1,9 +1,14 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 # The papers' VOC protocol: SBD instance masks, VOC 2012 train (5623 images)
-# -> VOC 2012 val (5732), mAP^r at mask IoU 0.5 / 0.7 (mnc_spec §9.7,
-# fcis_spec §5.7). Convert once with tools/dataset_converters/sbd_to_coco.py:
+# -> VOC 2012 val (5732), mAP^r at mask IoU 0.5 / 0.7 (daijifeng001/MNC
+# lib/utils/voc_eval.py voc_eval_sds; msracver/FCIS lib/dataset/
+# pascal_voc_eval.py), and COCO AP. Convert once with
+# tools/dataset_converters/sbd_to_coco.py:
 #   --split train --split-file data/VOCdevkitSDS/train.txt
 #   --split val   --split-file data/VOCdevkitSDS/val.txt
+# The COCO-format data set, pipelines and loaders are those of
+# coco_instance.py (short side 600, long side <= 1000, flips).
+_base_ = './coco_instance.py'
 
 dataset_type = 'CheckedCocoDataset'
 data_root = 'data/VOCdevkitSDS/'
@@ -17,69 +22,29 @@ metainfo = dict(
              (153, 69, 1), (120, 166, 157), (0, 182, 199), (0, 226, 252),
              (182, 182, 255), (0, 0, 230), (220, 20, 60), (163, 255, 0),
              (0, 82, 0), (3, 95, 161), (0, 80, 100), (183, 130, 88)])
-backend_args = None
 
-# Both papers: short side 600, long side at most 1000; horizontal flip.
-img_scale = (1000, 600)
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
-]
 train_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
     persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='img/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=1),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+        filter_cfg=dict(filter_empty_gt=True, min_size=1)))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
     persistent_workers=False,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='img/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+        data_prefix=dict(img='img/')))
 test_dataloader = val_dataloader
 
-# A child config that changes data_root must override these ann_files too.
-val_evaluator = [
-    dict(
-        type='VOCMaskAPMetric',
-        ann_file=data_root + 'annotations/instances_val.json',
-        iou_thrs=(0.5, 0.7),
-        backend_args=backend_args),
-    dict(
-        type='CocoMetric',
-        ann_file=data_root + 'annotations/instances_val.json',
-        metric=['bbox', 'segm'],
-        backend_args=backend_args)
-]
+# One metric for both (a child config overrides ann_file alone).
+val_evaluator = dict(
+    type='CocoVOCMaskAPMetric',
+    ann_file=data_root + 'annotations/instances_val.json',
+    voc_iou_thrs=(0.5, 0.7))
 test_evaluator = val_evaluator

@@ -1,6 +1,10 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 # Synthetic shapes (circle/square/triangle, 256-384 px images); generate with
 #   python tools/misc/make_shapes_dataset.py data/shapes --train 200 --val 50
+# The COCO-format data set and loaders of coco_instance.py, at this set's
+# scale, scored like SBD (COCO AP and mAP^r).
+_base_ = './coco_instance.py'
+
 dataset_type = 'CheckedCocoDataset'
 data_root = 'data/shapes/'
 metainfo = dict(
@@ -28,11 +32,8 @@ test_pipeline = [
                    'scale_factor'))
 ]
 train_dataloader = dict(
-    batch_size=2,
-    num_workers=2,
     persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    batch_size=2,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
@@ -40,36 +41,20 @@ train_dataloader = dict(
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='train/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=8),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+        pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
     persistent_workers=False,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='val/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# A child config that changes data_root must override these ann_files too.
-val_evaluator = [
-    dict(
-        type='CocoMetric',
-        ann_file=data_root + 'annotations/instances_val.json',
-        metric=['bbox', 'segm'],
-        format_only=False,
-        backend_args=backend_args),
-    dict(
-        type='VOCMaskAPMetric',
-        ann_file=data_root + 'annotations/instances_val.json',
-        backend_args=backend_args)
-]
+# One metric for both (a child config overrides ann_file alone).
+val_evaluator = dict(
+    type='CocoVOCMaskAPMetric',
+    ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator

@@ -1,9 +1,13 @@
-# FCIS with a caffe-style ResNet-50 (stride 16, dilated res5), fcis_spec §3.
+# Copyright (c) OpenMMLab. All rights reserved.
+# FCIS with a caffe-style ResNet-50 (stride 16, dilated res5), as msracver/
+# FCIS fcis/symbols/resnet_v1_101_fcis.py with 50 layers.
 # The input matches the ImageNet weights the trunk starts from: the
 # detectron2 Caffe ResNets take BGR minus their means, no std. (The
-# official MXNet resnet_v1 takes RGB minus the FCIS means (fcis_spec §5.1,
-# item 22): configs/fcis/fcis_r101-c4_official-coco.py, for the converted
-# official model, uses that.)
+# official MXNet resnet_v1 takes RGB minus the FCIS yaml's PIXEL_MEANS:
+# configs/fcis/fcis_r101-c4_official-coco.py, for the converted official
+# model, uses that.)
+_base_ = './py-faster-rcnn_rpn.py'
+
 model = dict(
     type='FCIS',
     data_preprocessor=dict(
@@ -23,7 +27,8 @@ model = dict(
         frozen_stages=1,
         # BN statistics stay frozen (global stats) while the affine
         # parameters of res3-res5 train, as the official code does
-        # (fcis_spec §3.1, §5.6).
+        # (msracver/FCIS: use_global_stats, and FIXED_PARAMS that match
+        # only conv1/res2 names).
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         style='caffe',
@@ -39,23 +44,12 @@ model = dict(
         norm_cfg=None,
         act_cfg=dict(type='ReLU'),
         init_cfg=dict(type='Normal', layer='Conv2d', std=0.01)),
-    # py-faster-rcnn RPN (fcis_spec §4.3, §5.2), shared with MNC; on conv4
+    # py-faster-rcnn RPN (from _base_), on conv4: the second-to-last feature
     rpn_head=dict(
-        type='PyFasterRCNNRPNHead',
         in_index=-2,
         in_channels=1024,
         feat_channels=512,
-        anchor_generator=dict(
-            type='PyFasterRCNNAnchorGenerator',
-            strides=[16],
-            ratios=[0.5, 1.0, 2.0],
-            scales=[4, 8, 16, 32]),
-        bbox_coder=dict(type='PlusOneDeltaXYWHBBoxCoder'),
-        loss_cls=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-        # sigma 3, divided by the 256 sampled anchors
-        loss_bbox=dict(type='SmoothL1Loss', beta=1.0 / 9.0, loss_weight=1.0),
-        init_cfg=dict(type='Normal', layer='Conv2d', std=0.01)),
+        anchor_generator=dict(scales=[4, 8, 16, 32])),
     roi_head=dict(
         type='FCISRoIHead',
         mask_head=dict(
@@ -74,32 +68,8 @@ model = dict(
             loss_mask=dict(type='FCISMaskLoss', loss_weight=10.0),
             loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0))),
     train_cfg=dict(
-        rpn=dict(
-            assigner=dict(
-                type='MaxIoUAssigner',
-                pos_iou_thr=0.7,
-                neg_iou_thr=0.3,
-                # every anchor at a gt's best IoU is positive, however low
-                min_pos_iou=0.0,
-                gt_max_assign_all=True,
-                match_low_quality=True,
-                ignore_iof_thr=-1,
-                iou_calculator=dict(type='BboxOverlaps2DPlusOne')),
-            sampler=dict(
-                type='RandomSampler',
-                num=256,
-                pos_fraction=0.5,
-                neg_pos_ub=-1,
-                add_gt_as_proposals=False),
-            allowed_border=0,
-            pos_weight=-1,
-            debug=False),
-        # RPN_MIN_SIZE 2 (COCO) on w + 1, network-input px; +1 NMS IoU
-        rpn_proposal=dict(
-            nms_pre=6000,
-            max_per_img=300,
-            nms=dict(type='nms', iou_threshold=0.7, offset=1),
-            min_bbox_size=2),
+        # RPN_MIN_SIZE 2 (COCO) on w + 1, network-input px
+        rpn_proposal=dict(nms_pre=6000, min_bbox_size=2),
         rcnn=dict(
             # gt boxes are always appended to the proposals by the head
             assigner=dict(
@@ -109,18 +79,24 @@ model = dict(
                 min_pos_iou=0.5,
                 match_low_quality=False,
                 ignore_iof_thr=-1,
-                iou_calculator=dict(type='BboxOverlaps2DPlusOne')),
+                iou_calculator={{_base_.iou_plus_one}}),
             # all 300 + G RoIs go forward, OHEM keeps the top 128
             sampler=dict(type='PseudoSampler'),
             ohem=dict(num=128),
             mask_thr_binary=0.4)),
     test_cfg=dict(
-        rpn=dict(
-            nms_pre=6000,
-            max_per_img=300,
-            nms=dict(type='nms', iou_threshold=0.7, offset=1),
-            min_bbox_size=2),
+        rpn=dict(min_bbox_size=2),
         rcnn=dict(
+            # MIN_DROP_SIZE (network-input px) after the two RoI passes
             min_bbox_size=2,
-            mask_voting=dict(type='MaskVoting'),
+            # the official GPU voting (msracver/FCIS lib/mask/
+            # mask_transform.py gpu_mask_voting, config.py defaults)
+            mask_voting=dict(
+                type='MaskVoting',
+                preset='fcis',
+                nms_thr=0.3,
+                max_per_class=100,
+                max_per_img=100,
+                merge_iou_thr=0.5,
+                mask_thr=0.4),
             mask_thr_binary=0.4)))

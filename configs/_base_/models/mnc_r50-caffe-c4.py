@@ -5,7 +5,8 @@
 # gives 2048 x 7 x 7 maps. The official code has no ResNet model; here the
 # mask head reads the res5 map, the stage-2 mask is resized to 7x7 to mask
 # it, and each classifier pathway is a global average pool (no hidden fc),
-# as the ResNet detection heads.
+# as the ResNet detection heads. res5 starts from the ImageNet ResNet's
+# layer4 (mmdet's ResLayer would otherwise start it from Kaiming init).
 _base_ = './mnc_vgg16.py'
 
 norm_cfg = dict(type='BN', requires_grad=False)
@@ -38,12 +39,11 @@ model = dict(
             dilation=1,
             style='caffe',
             norm_cfg=norm_cfg,
-            norm_eval=True),
+            norm_eval=True,
+            # res5 (layer4.*) of the ImageNet file the trunk starts from
+            init_cfg=dict(
+                type='Pretrained',
+                checkpoint='open-mmlab://detectron2/resnet50_caffe')),
         mask_head=dict(in_channels=2048, roi_feat_size=7),
-        # no hidden fcs: nothing to take from ImageNet VGG-16
         cls_head=dict(
-            in_channels=2048,
-            roi_feat_size=7,
-            pool='avg',
-            num_fcs=0,
-            init_cfg={{_base_.cls_head_init}})))
+            in_channels=2048, roi_feat_size=7, pool='avg', num_fcs=0)))

@@ -1,15 +1,30 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-# MNC with the Caffe VGG-16 trunk, as the official VOC model (mnc_spec §2,
-# §5-9): RPN on conv5_3 (stride 16), RoI warp 28x28 + 2x2 max-pool, a
-# 21x21 class-agnostic mask head, masked/box fc pathways, a 5-stage
+# MNC with the Caffe VGG-16 trunk, as the official VOC model
+# (daijifeng001/MNC models/VGG16/mnc_5stage/{train,test}.prototxt): RPN on
+# conv5_3 (stride 16), RoI warp 28x28 + 2x2 max-pool, a 21x21
+# class-agnostic mask head, masked/box fc pathways, a 5-stage
 # cascade trained through the box coordinates, mask voting at test.
 # Boxes follow py-faster-rcnn (+1 widths) everywhere.
+_base_ = './py-faster-rcnn_rpn.py'
+
 num_classes = 20
 box_coder_rcnn = dict(
     type='PlusOneDeltaXYWHBBoxCoder', target_stds=(0.1, 0.1, 0.2, 0.2))
-iou_plus_one = dict(type='BboxOverlaps2DPlusOne')
+# proposal -> gt assignment of stages 2/3 (daijifeng001/MNC lib/pylayer/
+# proposal_target_layer.py), and of the stage bridge's boxes
+# (lib/pylayer/stage_bridge_layer.py): foreground at IoU >= 0.5
+rcnn_assigner = dict(
+    type='MaxIoUAssigner',
+    pos_iou_thr=0.5,
+    neg_iou_thr=0.5,
+    min_pos_iou=0.5,
+    match_low_quality=False,
+    ignore_iof_thr=-1,
+    iou_calculator={{_base_.iou_plus_one}})
 # MNCClsHead's own init: Xavier fcs, N(0, 0.01) classifiers, N(0, 0.001)
-# regressor, zero biases (mnc_spec §2).
+# regressor, zero biases (daijifeng001/MNC models/VGG16/mnc_5stage/
+# train.prototxt fillers). The paper configs then load fc6/fc7 of both
+# pathways and the convs from the official init (their load_from).
 cls_head_init = [
     dict(type='Xavier', layer='Linear'),
     dict(
@@ -18,19 +33,6 @@ cls_head_init = [
         override=[dict(name='fc_cls'), dict(name='fc_seg_cls')]),
     dict(type='Normal', std=0.001, override=dict(name='fc_reg'))
 ]
-# Then fc6/fc7 of both pathways from ImageNet VGG-16, as the official
-# VGG16.mask init (mnc_spec §2). `tools/model_converters/
-# mnc_caffe_to_mmdet.py --init VGG16.mask.caffemodel` converts the official
-# file itself for `load_from`.
-imagenet_fcs = dict(
-    type='PretrainedParts',
-    checkpoint='open-mmlab://vgg16_caffe',
-    parts={
-        'box_fcs.0': 'classifier.0',
-        'box_fcs.2': 'classifier.3',
-        'mask_fcs.0': 'classifier.0',
-        'mask_fcs.2': 'classifier.3'
-    })
 model = dict(
     type='MNC',
     # train through the box coordinates, gradient clamped to 1/512
@@ -49,24 +51,13 @@ model = dict(
         depth=16,
         out_indices=(4, ),
         frozen_stages=2,
-        init_cfg=dict(
-            type='Pretrained', checkpoint='open-mmlab://vgg16_caffe')),
+        # the convs come with fc6/fc7 from the config's load_from (the
+        # official VGG16.mask init, see configs/mnc/README.md)
+        init_cfg=None),
     rpn_head=dict(
-        type='PyFasterRCNNRPNHead',
         in_channels=512,
         feat_channels=512,
-        anchor_generator=dict(
-            type='PyFasterRCNNAnchorGenerator',
-            strides=[16],
-            ratios=[0.5, 1.0, 2.0],
-            scales=[8, 16, 32],
-            base_size=16),
-        bbox_coder=dict(type='PlusOneDeltaXYWHBBoxCoder'),
-        # 2-way softmax as the official RPN
-        loss_cls=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-        loss_bbox=dict(type='SmoothL1Loss', beta=1.0 / 9.0, loss_weight=1.0),
-        init_cfg=dict(type='Normal', layer='Conv2d', std=0.01)),
+        anchor_generator=dict(scales=[8, 16, 32])),
     roi_head=dict(
         type='MNCRoIHead',
         roi_extractor=dict(
@@ -98,44 +89,16 @@ model = dict(
             loss_seg_cls=dict(
                 type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
             loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0),
-            init_cfg=cls_head_init + [imagenet_fcs])),
+            init_cfg=cls_head_init)),
     train_cfg=dict(
-        rpn=dict(
-            assigner=dict(
-                type='MaxIoUAssigner',
-                pos_iou_thr=0.7,
-                neg_iou_thr=0.3,
-                min_pos_iou=0.0,
-                gt_max_assign_all=True,
-                match_low_quality=True,
-                ignore_iof_thr=-1,
-                iou_calculator=iou_plus_one),
-            sampler=dict(
-                type='RandomSampler',
-                num=256,
-                pos_fraction=0.5,
-                neg_pos_ub=-1,
-                add_gt_as_proposals=False),
-            allowed_border=0,
-            pos_weight=-1,
-            debug=False),
         rpn_proposal=dict(
             nms_pre=12000,
-            max_per_img=300,
-            nms=dict(type='nms', iou_threshold=0.7, offset=1),
             # 16 original-image px (x the resize factor), +1 widths
             min_bbox_size=16,
             scale_min_bbox_size=True),
         rcnn=dict(
             num_stages=5,
-            assigner=dict(
-                type='MaxIoUAssigner',
-                pos_iou_thr=0.5,
-                neg_iou_thr=0.5,
-                min_pos_iou=0.5,
-                match_low_quality=False,
-                ignore_iof_thr=-1,
-                iou_calculator=iou_plus_one),
+            assigner=rcnn_assigner,
             sampler=dict(
                 type='MNCRoISampler',
                 num=64,
@@ -144,14 +107,7 @@ model = dict(
                 neg_fractions=(0.85, 0.15),
                 add_gt_as_proposals=True),
             # stage bridge: every bridged box + the gts, fg at IoU >= 0.5
-            bridge_assigner=dict(
-                type='MaxIoUAssigner',
-                pos_iou_thr=0.5,
-                neg_iou_thr=0.5,
-                min_pos_iou=0.5,
-                match_low_quality=False,
-                ignore_iof_thr=-1,
-                iou_calculator=iou_plus_one),
+            bridge_assigner=rcnn_assigner,
             mask_thr_binary=0.4,
             seg_pos_iou_thr=0.5,
             stage3_mask_grad='seg_positive',
@@ -159,15 +115,11 @@ model = dict(
             bridge_raw_deltas=False,
             warp_coord_grad='exact')),
     test_cfg=dict(
-        rpn=dict(
-            nms_pre=6000,
-            max_per_img=300,
-            nms=dict(type='nms', iou_threshold=0.7, offset=1),
-            min_bbox_size=16,
-            scale_min_bbox_size=True),
+        rpn=dict(min_bbox_size=16, scale_min_bbox_size=True),
         rcnn=dict(
             num_stages=5,
-            # the official GPU voting (mnc_spec §9.6): top-left rendering
+            # the official GPU voting (daijifeng001/MNC lib/transform/
+            # mask_transform.py gpu_mask_voting): top-left rendering
             # of float boxes, soft vote, tight box at > 0.4, no score floor
             mask_voting=dict(
                 type='MaskVoting',
