@@ -72,14 +72,13 @@ def trigger_visualization_hook(cfg, args):
 
 
 def enable_tta(cfg):
-    """Wrap the model in mmdet's DetTTAModel (flip TTA if none is set)."""
+    """Wrap the model in the config's ``tta_model``; without one, in
+    :class:`mnc_mm.models.test_time_augs.InstanceTTAModel` with flip TTA
+    (mmdet's default, DetTTAModel, refuses instance masks)."""
     if 'tta_model' not in cfg:
         warnings.warn('Cannot find ``tta_model`` in config, '
                       'we will set it as default.')
-        cfg.tta_model = dict(
-            type='DetTTAModel',
-            tta_cfg=dict(
-                nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+        cfg.tta_model = dict(type='InstanceTTAModel')
     if 'tta_pipeline' not in cfg:
         warnings.warn('Cannot find ``tta_pipeline`` in config, '
                       'we will set it as default.')

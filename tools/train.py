@@ -6,11 +6,13 @@ are registered even without ``custom_imports``), checkpoints load with
 ``weights_only=True`` and mnc_mm's allow-list and are written atomically,
 ``--resume`` takes the newest complete checkpoint (a kill mid-write cannot
 leave it nothing to resume from), distributed runs work without a GPU
-(gloo), and ``--amp`` without CUDA stops with a clear message.
+(gloo), and ``--amp`` without CUDA trains under CPU bfloat16 autocast
+(mmengine's AmpOptimWrapper needs CUDA).
 """
 import argparse
 import os
 
+import torch
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -19,8 +21,7 @@ from mnc_mm.utils import checkpoint_io
 from mnc_mm.utils.dist import LAUNCHERS
 from mnc_mm.utils.fileio import remove_stale_temp_files
 from mnc_mm.utils.resume import newest_complete_checkpoint
-from mnc_mm.utils.runtime import (add_cfg_options_argument,
-                                  check_amp_available, load_tool_config)
+from mnc_mm.utils.runtime import add_cfg_options_argument, load_tool_config
 
 
 def parse_args():
@@ -31,7 +32,8 @@ def parse_args():
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training (needs CUDA)')
+        help='enable automatic-mixed-precision training: float16 on '
+        'CUDA, bfloat16 autocast on the CPU')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -55,19 +57,29 @@ def parse_args():
     return args
 
 
+def enable_amp(cfg) -> None:
+    """``--amp``: mmengine's AmpOptimWrapper (float16, dynamic loss scale)
+    with CUDA; without CUDA, whose AmpOptimWrapper refuses, bfloat16 CPU
+    autocast (:class:`mnc_mm.engine.CPUAmpOptimWrapper`)."""
+    optim_wrapper = cfg.optim_wrapper.type
+    if optim_wrapper in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
+        print('AMP training is already enabled in your config.')
+    elif torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    else:
+        cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
+        print('No CUDA: --amp trains under CPU bfloat16 autocast '
+              '(CPUAmpOptimWrapper).')
+
+
 def main():
     args = parse_args()
     cfg = load_tool_config(args.config, args.cfg_options, args.launcher,
                            args.work_dir)
 
     if args.amp:
-        check_amp_available()
-        optim_wrapper = cfg.optim_wrapper.type
-        if optim_wrapper == 'AmpOptimWrapper':
-            print('AMP training is already enabled in your config.')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+        enable_amp(cfg)
 
     if args.auto_scale_lr:
         if ('auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr

@@ -3,7 +3,8 @@
 _base_ = [
     '../_base_/models/fcis_r50-caffe-c4.py',
     '../_base_/datasets/shapes_instance.py',
-    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
+    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py',
+    '../_base_/tta/shapes_instance_tta.py'
 ]
 
 width = 16  # channels of the first ResNet stage (BasicBlock: 16-128)

@@ -4,7 +4,8 @@
 # (`make demo MODEL=mnc`); see configs/demo/README.md.
 _base_ = [
     '../_base_/models/mnc_vgg16.py', '../_base_/datasets/shapes_instance.py',
-    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
+    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py',
+    '../_base_/tta/shapes_instance_tta.py'
 ]
 
 width = 16  # channels of the first ResNet stage

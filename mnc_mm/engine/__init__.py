@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from .optimizers import MXNetOptimWrapperConstructor
+"""Training-loop parts of mnc_mm, registered into mmengine's registries."""
+from .optimizers import CPUAmpOptimWrapper, MXNetOptimWrapperConstructor
 
-__all__ = ['MXNetOptimWrapperConstructor']
+__all__ = ['CPUAmpOptimWrapper', 'MXNetOptimWrapperConstructor']

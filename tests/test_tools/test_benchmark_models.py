@@ -7,6 +7,8 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_models.py')
 CONFIGS = ['configs/demo/fcis_r18-tiny_shapes.py',
@@ -52,3 +54,46 @@ def test_unknown_config_and_baseline_fail_clearly(tmp_path):
                           timeout=120)
     assert proc.returncode != 0
     assert 'config not found: configs/nope.py' in proc.stderr
+
+
+def test_bf16_variants_of_fcis_and_mnc(tmp_path):
+    """fp32, bf16 and bf16 channels-last of both methods in one run; the
+    speed-up table has a row per model and non-fp32 variant."""
+    out_json = tmp_path / 'bench.json'
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    configs = ['configs/demo/fcis_r18-tiny_shapes.py',
+               'configs/demo/mnc_r18-tiny_shapes.py']
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, *configs, '--shape', '96', '128',
+         '--repeats', '1', '--warmup', '0', '--num-rois', '30',
+         '--variants', 'fp32', 'bf16', 'bf16+cl', '--json', str(out_json)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tables = proc.stdout.split('\n\n')
+    speedups = [ln for ln in tables[-1].splitlines() if ln.startswith('|')]
+    header = [c.strip() for c in speedups[0].strip('|').split('|')]
+    assert header == ['model', 'variant', 'predict ms', 'train ms',
+                      'predict speed-up vs fp32', 'train speed-up vs fp32']
+    rows = [[c.strip() for c in ln.strip('|').split('|')]
+            for ln in speedups[2:]]
+    assert [r[:2] for r in rows] == [
+        ['fcis_r18-tiny_shapes', 'bf16'], ['fcis_r18-tiny_shapes', 'bf16+cl'],
+        ['mnc_r18-tiny_shapes', 'bf16'], ['mnc_r18-tiny_shapes', 'bf16+cl']]
+    records = json.loads(out_json.read_text())['records']
+    by_name = {r['name']: r for r in records}
+    for row in rows:
+        rec = by_name[f'{row[0]}[{row[1]}]']
+        base = by_name[row[0]]
+        assert float(row[4]) == pytest.approx(
+            base['ms']['predict'] / rec['ms']['predict'], abs=0.01)
+        assert float(row[5]) > 0
+
+
+def test_unknown_variant_fails_clearly():
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, 'configs/demo/fcis_r18-tiny_shapes.py',
+         '--variants', 'fp32', 'fp16'], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "got 'fp16'" in proc.stderr

@@ -14,6 +14,17 @@ mask heads see up to 100 detections. Example::
         mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py \\
         --baseline mask-rcnn_r50-caffe-c4_1x_coco --json work_dirs/bench.json
 
+``--variants fp32 bf16 bf16+cl`` also times each model under bfloat16
+autocast (``bf16``; forward under ``torch.autocast``, backward outside it,
+as in AMP training), optionally with channels-last images and weights
+(``+cl``), and prints each variant's speed-up over the same model's fp32
+run of this invocation::
+
+    python tools/analysis_tools/benchmark_models.py \
+        configs/fcis/fcis_r50-caffe-c4_ohem_8xb1-16e_coco.py \
+        configs/mnc/mnc_r50-caffe-c4_5stage_8xb1-1x_coco.py \
+        --variants fp32 bf16 bf16+cl
+
 Rows (ms per image, medians): ``conv`` backbone and neck; ``rpn`` the RPN
 head with its proposal NMS; ``head`` per-image head convs (FCIS score
 maps); ``per_roi`` per-RoI work (FCIS assembly, MNC stages 2-5, Mask R-CNN
@@ -37,6 +48,9 @@ from typing import Callable, Dict, List
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ROWS = ('conv', 'rpn', 'head', 'per_roi', 'post', 'other', 'predict',
         'train')
+#: ``<dtype>[+cl]``: the compute dtype (bf16 = CPU/CUDA bfloat16 autocast)
+#: and channels-last memory format.
+DTYPES = ('fp32', 'bf16')
 
 # Which callables of each detector type make each row. Paths are attributes
 # of the model; a ``module:`` prefix names a module-level function.
@@ -85,6 +99,21 @@ def resolve_config(path: str) -> str:
 
 def config_name(path: str) -> str:
     return osp.splitext(osp.basename(path))[0]
+
+
+def parse_variant(variant: str):
+    """``'bf16+cl'`` -> ``('bf16', True)``: dtype and channels-last."""
+    dtype, _, layout = variant.partition('+')
+    if dtype not in DTYPES or layout not in ('', 'cl'):
+        raise ValueError(f'variant must be one of {DTYPES} with an optional '
+                         f"'+cl' (channels-last), got {variant!r}")
+    return dtype, layout == 'cl'
+
+
+def record_name(config: str, variant: str) -> str:
+    """The model's name, with the variant unless it is plain fp32."""
+    name = config_name(config)
+    return name if variant == 'fp32' else f'{name}[{variant}]'
 
 
 def fix_work(cfg, num_rois: int) -> None:
@@ -204,6 +233,12 @@ def measure(config: str, args) -> dict:
         with checkpoint_io():
             load_checkpoint(model, args.checkpoint,
                             map_location=args.device)
+    dtype, channels_last = parse_variant(args.variants[0])
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=layout)
+    autocast = functools.partial(
+        torch.autocast, torch.device(args.device).type,
+        dtype=torch.bfloat16, enabled=dtype == 'bf16')
     cuda = args.device.startswith('cuda')
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     stages = STAGES.get(type(model).__name__, {})
@@ -211,13 +246,15 @@ def measure(config: str, args) -> dict:
 
     model.eval()
     inputs, samples = fake_batch(model, args.shape, args.device, False)
+    inputs = inputs.contiguous(memory_format=layout)
     runs = {row: [] for row in ROWS}
     with torch.no_grad():
         for i in range(args.warmup + args.repeats):
             timer.totals = dict.fromkeys(timer.totals, 0.0)
             sync()
             start = time.perf_counter()
-            preds = model.predict(inputs, samples)
+            with autocast():
+                preds = model.predict(inputs, samples)
             sync()
             total = (time.perf_counter() - start) * 1e3
             if i < args.warmup:
@@ -230,10 +267,12 @@ def measure(config: str, args) -> dict:
 
     model.train()
     inputs, samples = fake_batch(model, args.shape, args.device, True)
+    inputs = inputs.contiguous(memory_format=layout)
     for i in range(args.warmup + args.repeats):
         sync()
         start = time.perf_counter()
-        loss, _ = model.parse_losses(model.loss(inputs, samples))
+        with autocast():
+            loss, _ = model.parse_losses(model.loss(inputs, samples))
         loss.backward()
         model.zero_grad(set_to_none=True)
         sync()
@@ -245,19 +284,22 @@ def measure(config: str, args) -> dict:
     else:  # ru_maxrss is in KiB on Linux
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     medians = {row: statistics.median(v) for row, v in runs.items() if v}
-    return dict(name=config_name(config), config=config,
-                ms=medians, peak_mb=peak_mb, detections=num_dets,
-                device=args.device, threads=torch.get_num_threads())
+    return dict(name=record_name(config, args.variants[0]), config=config,
+                variant=args.variants[0], ms=medians, peak_mb=peak_mb,
+                detections=num_dets, device=args.device,
+                threads=torch.get_num_threads())
 
 
-def run_child(config: str, args) -> dict:
-    """Measure ``config`` in a fresh interpreter and return its record."""
+def run_child(config: str, variant: str, args) -> dict:
+    """Measure ``config`` in ``variant`` in a fresh interpreter and return
+    its record."""
     with tempfile.TemporaryDirectory() as tmp:
         out = osp.join(tmp, 'record.json')
         cmd = [sys.executable, osp.abspath(__file__), config, '--child', out,
                '--shape', *map(str, args.shape), '--repeats',
                str(args.repeats), '--warmup', str(args.warmup),
-               '--num-rois', str(args.num_rois), '--device', args.device]
+               '--num-rois', str(args.num_rois), '--device', args.device,
+               '--variants', variant]
         if args.checkpoint:
             cmd += ['--checkpoint', args.checkpoint]
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -289,6 +331,26 @@ def markdown_table(records: List[dict], baseline: str) -> str:
     return '\n'.join(lines)
 
 
+def speedup_table(records: List[dict]) -> str:
+    """Per model and non-fp32 variant, fp32 time / variant time of predict
+    and of the training iteration (> 1: the variant is faster)."""
+    fp32 = {r['config']: r for r in records if r['variant'] == 'fp32'}
+    head = ['model', 'variant', 'predict ms', 'train ms',
+            'predict speed-up vs fp32', 'train speed-up vs fp32']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for rec in records:
+        base = fp32.get(rec['config'])
+        if rec['variant'] == 'fp32' or base is None:
+            continue
+        lines.append('| ' + ' | '.join([
+            config_name(rec['config']), rec['variant'],
+            f"{rec['ms']['predict']:.1f}", f"{rec['ms']['train']:.1f}",
+            f"{base['ms']['predict'] / rec['ms']['predict']:.2f}",
+            f"{base['ms']['train'] / rec['ms']['train']:.2f}"
+        ]) + ' |')
+    return '\n'.join(lines)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('configs', nargs='+',
@@ -302,11 +364,24 @@ def parse_args(argv=None):
     parser.add_argument('--num-rois', type=int, default=300)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--checkpoint', help='weights for every model')
+    parser.add_argument(
+        '--variants', nargs='+', default=['fp32'],
+        help="precisions to time each model in: 'fp32', 'bf16' (bfloat16 "
+        "autocast), each with an optional '+cl' (channels-last); the "
+        'speed-ups are to fp32')
     parser.add_argument('--json', help='also write the records here')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         parser.error('--repeats must be >= 1 and --warmup >= 0')
+    for variant in args.variants:
+        try:
+            parse_variant(variant)
+        except ValueError as err:
+            parser.error(str(err))
+    if 'fp32' not in args.variants and not args.child:
+        parser.error(f'--variants needs fp32 (the reference of the '
+                     f'speed-ups), got {args.variants}')
     return args
 
 
@@ -321,10 +396,14 @@ def main(argv=None) -> None:
         resolve_config(config)  # fail early on a typo
     records = []
     for config in args.configs:
-        print(f'measuring {config} ...', flush=True)
-        records.append(run_child(config, args))
+        for variant in args.variants:
+            print(f'measuring {config} [{variant}] ...', flush=True)
+            records.append(run_child(config, variant, args))
     baseline = args.baseline or records[0]['name']
     print(markdown_table(records, baseline))
+    if args.variants != ['fp32']:
+        print()
+        print(speedup_table(records))
     if args.json:
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as f:

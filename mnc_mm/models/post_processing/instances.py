@@ -37,6 +37,15 @@ def vote_and_paste(boxes: Tensor,
         InstanceData: ``bboxes`` (K, 4) with mmdet's exclusive ends,
         ``scores`` (K,), ``labels`` (K,) 0-based, ``masks`` (K, H, W) bool.
     """
+    # Voting and pasting compare against thresholds in float32 (at least):
+    # outside autocast, which would run their matmuls in float16/bfloat16.
+    with torch.autocast(boxes.device.type, enabled=False):
+        return _vote_and_paste(boxes, masks, scores, img_meta, mask_voting,
+                               rescale, mask_thr, binarize_first)
+
+
+def _vote_and_paste(boxes, masks, scores, img_meta, mask_voting, rescale,
+                    mask_thr, binarize_first) -> InstanceData:
     if rescale:
         scale = boxes.new_tensor(img_meta['scale_factor']).repeat(2)
         boxes = boxes / scale
