@@ -1,13 +1,13 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The FCIS and MNC test paths under ``torch.compile``: they trace, run
-and match eager."""
+"""The FCIS and MNC test paths under ``torch.compile`` and the FCIS head
+under ``torch.export``: they trace, run and match eager."""
 import os.path as osp
 
 import pytest
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
-from torch import Tensor
+from torch import Tensor, nn
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ROI_HEADS = osp.join('mnc_mm', 'models', 'roi_heads')
@@ -100,3 +100,52 @@ def test_roi_head_passes_compile_in_one_graph(method, synthetic_batch):
                                  fullgraph=True, backend='aot_eager')
         actual = compiled(x, proposals, samples)
     _assert_same(actual, expected, atol=1e-5)
+
+
+class FCISRoIPredictor(nn.Module):
+    """What ``torch.export`` sees of the FCIS head: head feature
+    (B, Cin, H, W) and RoIs (R, 5) -> class probabilities (R, C), mask
+    probabilities (R, P, P) of the best foreground class, box deltas
+    (R, 4)."""
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, feat: Tensor, rois: Tensor):
+        return self.head.predict_rois(self.head.score_maps(feat), rois)
+
+
+def _rois(num, height, width, seed):
+    """num RoIs (num, 5) of image 0, inclusive ends inside the image."""
+    gen = torch.Generator().manual_seed(seed)
+    xy = torch.rand(num, 2, generator=gen) * torch.tensor(
+        [width * 0.6, height * 0.6])
+    wh = 4 + torch.rand(num, 2, generator=gen) * torch.tensor(
+        [width * 0.4 - 4, height * 0.4 - 4])
+    return torch.cat([torch.zeros(num, 1), xy, xy + wh], dim=1)
+
+
+def test_fcis_roi_head_exports_with_a_dynamic_number_of_rois():
+    """torch.export with R dynamic: the program runs on other R than the
+    traced one and matches eager."""
+    head = _tiny('fcis').roi_head.mask_head
+    module = FCISRoIPredictor(head).eval()
+    torch.manual_seed(1)
+    feat = torch.randn(1, head.conv_bbox.in_channels, 8, 12)
+    num_rois = torch.export.Dim('num_rois', min=2, max=4096)
+    with torch.no_grad():
+        program = torch.export.export(
+            module, (feat, _rois(7, 64, 96, seed=0)),
+            dynamic_shapes=dict(feat=None, rois={0: num_rois}))
+        for num in (2, 7, 31):
+            rois = _rois(num, 64, 96, seed=num)
+            expected = module(feat, rois)
+            actual = program.module()(feat, rois)
+            assert actual[0].shape == (num, head.num_score_classes)
+            assert actual[1].shape == (num, head.pooled_size,
+                                       head.pooled_size)
+            _assert_same(actual, expected, atol=1e-6)
+    targets = {str(node.target) for node in program.graph.nodes}
+    assert {'mnc_mm.ps_roi_pool.default',
+            'mnc_mm.ps_roi_max_avg_pool.default'} <= targets, targets
