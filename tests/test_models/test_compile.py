@@ -8,6 +8,7 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 from torch import Tensor, nn
+from torch._dynamo.testing import CompileCounterWithBackend
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ROI_HEADS = osp.join('mnc_mm', 'models', 'roi_heads')
@@ -85,21 +86,28 @@ def test_test_path_compiles_and_matches_eager(method, synthetic_batch):
 
 
 @pytest.mark.parametrize('method', ['fcis', 'mnc'])
-def test_roi_head_passes_compile_in_one_graph(method, synthetic_batch):
+def test_roi_head_passes_compile_once_for_any_number_of_rois(
+        method, synthetic_batch):
     """The RoI head from the features and proposals to the candidates of
-    mask voting is one graph (``fullgraph=True`` raises at any break) and
-    matches eager."""
+    mask voting is one graph (``fullgraph=True`` raises at any break),
+    compiled once for a dynamic number of proposals, and matches eager."""
     model = _tiny(method)
     imgs, samples = synthetic_batch(num_imgs=2, size=(64, 96),
                                     with_gt=False)
+    counter = CompileCounterWithBackend('aot_eager')
+    compiled = torch.compile(model.roi_head.predict_passes, fullgraph=True,
+                             backend=counter)
     with torch.no_grad():
         x = model.extract_feat(imgs)
         proposals = model.rpn_head.predict(x, samples, rescale=False)
-        expected = model.roi_head.predict_passes(x, proposals, samples)
-        compiled = torch.compile(model.roi_head.predict_passes,
-                                 fullgraph=True, backend='aot_eager')
-        actual = compiled(x, proposals, samples)
-    _assert_same(actual, expected, atol=1e-5)
+        assert min(len(p) for p in proposals) >= 12
+        for num in (None, 7, 12):  # all, then fewer proposals per image
+            props = [p[:num] for p in proposals]
+            for p in props:
+                torch._dynamo.mark_dynamic(p.bboxes, 0)
+            expected = model.roi_head.predict_passes(x, props, samples)
+            _assert_same(compiled(x, props, samples), expected, atol=1e-5)
+    assert counter.frame_count == 1
 
 
 class FCISRoIPredictor(nn.Module):
