@@ -86,6 +86,29 @@ def test_test_path_compiles_and_matches_eager(method, synthetic_batch):
 
 
 @pytest.mark.parametrize('method', ['fcis', 'mnc'])
+def test_rpn_proposals_compile_with_captured_dynamic_shapes(
+        method, synthetic_batch):
+    """With dynamo capturing data-dependent shapes (``nonzero`` of the
+    size filter) the proposal selection traces up to mmcv's NMS (no size
+    test in Python guards on the unbacked count) and matches eager."""
+    model = _tiny(method)
+    imgs, samples = synthetic_batch(num_imgs=1, size=(64, 96),
+                                    with_gt=False)
+
+    def proposals(x):
+        return [(p.bboxes, p.scores, p.anchor_inds) for p in
+                model.rpn_head.predict(x, samples, rescale=False)]
+
+    with torch.no_grad(), torch._dynamo.config.patch(
+            capture_dynamic_output_shape_ops=True):
+        x = model.extract_feat(imgs)
+        expected = proposals(x)
+        actual = torch.compile(proposals, backend='aot_eager')(x)
+    assert expected[0][0].size(0) > 0
+    _assert_same(actual, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize('method', ['fcis', 'mnc'])
 def test_roi_head_passes_compile_once_for_any_number_of_rois(
         method, synthetic_batch):
     """The RoI head from the features and proposals to the candidates of
