@@ -157,20 +157,26 @@ def _rois(num, height, width, seed):
     return torch.cat([torch.zeros(num, 1), xy, xy + wh], dim=1)
 
 
-def test_fcis_roi_head_exports_with_a_dynamic_number_of_rois():
-    """torch.export with R dynamic: the program runs on other R than the
-    traced one and matches eager."""
+def test_fcis_roi_head_exports_with_dynamic_rois_and_map_size():
+    """torch.export with the number of RoIs and the feature size dynamic:
+    the program runs on other sizes than the traced ones, matches eager,
+    and calls the registered ops."""
     head = _tiny('fcis').roi_head.mask_head
     module = FCISRoIPredictor(head).eval()
+    channels = head.conv_bbox.in_channels
     torch.manual_seed(1)
-    feat = torch.randn(1, head.conv_bbox.in_channels, 8, 12)
-    num_rois = torch.export.Dim('num_rois', min=2, max=4096)
+    dims = {name: torch.export.Dim(name, min=2, max=4096)
+            for name in ('num_rois', 'height', 'width')}
     with torch.no_grad():
         program = torch.export.export(
-            module, (feat, _rois(7, 64, 96, seed=0)),
-            dynamic_shapes=dict(feat=None, rois={0: num_rois}))
-        for num in (2, 7, 31):
-            rois = _rois(num, 64, 96, seed=num)
+            module, (torch.randn(1, channels, 8, 12), _rois(7, 64, 96, 0)),
+            dynamic_shapes=dict(
+                feat={2: dims['height'], 3: dims['width']},
+                rois={0: dims['num_rois']}))
+        for num, (height, width) in ((2, (8, 12)), (7, (5, 9)),
+                                     (31, (13, 10))):
+            feat = torch.randn(1, channels, height, width)
+            rois = _rois(num, height * 8, width * 8, seed=num)
             expected = module(feat, rois)
             actual = program.module()(feat, rois)
             assert actual[0].shape == (num, head.num_score_classes)
