@@ -205,13 +205,15 @@ class PyFasterRCNNRPNHead(RPNHead):
         inds = valid.nonzero(as_tuple=False).squeeze(1)
         nms_pre = cfg.get('nms_pre', -1)
         order = scores[inds].argsort(descending=True)
-        if 0 < nms_pre < order.numel():
+        if nms_pre > 0:  # a slice past the end keeps all: no size test
             order = order[:nms_pre]
         inds = inds[order]
-        if inds.numel():
-            _, keep = batched_nms(fixed[inds], scores[inds],
-                                  inds.new_zeros(inds.numel()), cfg.nms)
-            inds = inds[keep[:cfg.max_per_img]]
+        # one class, so class-agnostic: the same boxes kept, and mmcv's
+        # class-agnostic path takes zero boxes, so no size test is needed
+        _, keep = batched_nms(fixed[inds], scores[inds],
+                              inds.new_zeros(inds.numel()),
+                              dict(cfg.nms, class_agnostic=True))
+        inds = inds[keep[:cfg.max_per_img]]
         results = InstanceData()
         results.bboxes = boxes[inds]
         results.scores = scores[inds]

@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """FCIS's RoI head (Li et al., CVPR 2017, Sec. 3-4): samples the RoIs and
 runs the two-pass inference around an :class:`FCISHead`."""
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from mmdet.models.roi_heads import BaseRoIHead
@@ -110,20 +110,22 @@ class FCISRoIHead(BaseRoIHead):
             self.train_cfg.get('mask_thr_binary', 0.4))
 
     # ----------------------------------------------------------- inference
-    def predict(self,
-                x: Tuple[Tensor],
-                rpn_results_list: InstanceList,
-                batch_data_samples: SampleList,
-                rescale: bool = True) -> InstanceList:
-        """Instances per image (msracver/FCIS fcis/core/tester.py
-        ``im_detect`` with ``ITER 2``): the RoIs and their once-regressed
-        boxes (2R instances) are scored and masked, then mask voting and
-        pasting.
+    def predict_passes(self, x: Tuple[Tensor],
+                       rpn_results_list: InstanceList,
+                       batch_data_samples: SampleList
+                       ) -> Tuple[List[List[Tensor]], List[Tensor],
+                                  List[Tensor]]:
+        """The two inference passes (msracver/FCIS fcis/core/tester.py
+        ``im_detect`` with ``ITER 2``), up to mask voting: the RPN RoIs and
+        their once-regressed boxes are scored and masked. No host sync
+        (``.item()``, ``.tolist()``) runs here, so the whole method traces
+        with ``torch.compile`` / ``torch.export``.
 
         Returns:
-            list[InstanceData]: ``bboxes`` (K, 4) (mmdet convention),
-            ``scores`` (K,), ``labels`` (K,), ``masks`` (K, H, W) bool, in
-            the original image if ``rescale`` else in the network input.
+            tuple: per pass, per image boxes (n_i, 4) (inclusive ends,
+            network-input px); per pass soft masks (sum n_i, P, P) of the
+            best foreground class; per pass class probabilities
+            (sum n_i, C): the inputs of :func:`vote_and_paste_passes`.
         """
         head = self.mask_head
         maps = head.score_maps(x[-1])
@@ -138,10 +140,27 @@ class FCISRoIHead(BaseRoIHead):
                 first, probs1.split(sizes), deltas.split(sizes), metas)
         ]
         probs2, masks2, _ = head.predict_rois(maps, bbox2roi(second))
+        return [first, second], [masks1, masks2], [probs1, probs2]
+
+    def predict(self,
+                x: Tuple[Tensor],
+                rpn_results_list: InstanceList,
+                batch_data_samples: SampleList,
+                rescale: bool = True) -> InstanceList:
+        """Instances per image: :meth:`predict_passes` (2R instances per
+        image), then mask voting and pasting.
+
+        Returns:
+            list[InstanceData]: ``bboxes`` (K, 4) (mmdet convention),
+            ``scores`` (K,), ``labels`` (K,), ``masks`` (K, H, W) bool, in
+            the original image if ``rescale`` else in the network input.
+        """
+        boxes, masks, probs = self.predict_passes(x, rpn_results_list,
+                                                  batch_data_samples)
         return vote_and_paste_passes(
-            [first, second], [masks1, masks2], [probs1, probs2], metas,
-            self.mask_voting, rescale,
-            mask_thr=self.test_cfg.get('mask_thr_binary', 0.4),
+            boxes, masks, probs,
+            [ds.metainfo for ds in batch_data_samples], self.mask_voting,
+            rescale, mask_thr=self.test_cfg.get('mask_thr_binary', 0.4),
             min_size=self.test_cfg.get('min_bbox_size', 0))
 
     def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,

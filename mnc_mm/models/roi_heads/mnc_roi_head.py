@@ -336,12 +336,33 @@ class MNCRoIHead(BaseRoIHead):
         return tuple((s['mask_logits'], s['cls_score'], s['seg_cls_score'],
                       s['bbox_pred']) for s in stages)
 
+    def predict_passes(self, x: Tuple[Tensor],
+                       rpn_results_list: InstanceList,
+                       batch_data_samples: SampleList
+                       ) -> Tuple[List[List[Tensor]], List[Tensor],
+                                  List[Tensor]]:
+        """Stages 2/3 (and 4/5) up to mask voting, without host syncs.
+
+        Returns:
+            tuple: per stage pair, per image boxes (n_i, 4) (inclusive
+            ends, input-image px); per stage pair soft masks (sum n_i, m, m)
+            and class probabilities (sum n_i, C): the inputs of
+            :func:`vote_and_paste_passes`.
+        """
+        metas = [s.metainfo for s in batch_data_samples]
+        stages = self._predict_stages(
+            x, [r.bboxes for r in rpn_results_list], metas)
+        return ([s['boxes'] for s in stages],
+                [s['mask_logits'].sigmoid() for s in stages],
+                [s['seg_cls_score'].softmax(-1) for s in stages])
+
     def predict(self,
                 x: Tuple[Tensor],
                 rpn_results_list: InstanceList,
                 batch_data_samples: SampleList,
                 rescale: bool = True) -> InstanceList:
-        """Instances of each image after mask voting and pasting.
+        """Instances of each image: :meth:`predict_passes`, then mask
+        voting and pasting.
 
         Returns:
             list[InstanceData]: ``bboxes`` (K, 4) (mmdet's exclusive ends),
@@ -349,13 +370,10 @@ class MNCRoIHead(BaseRoIHead):
             bool; in the original image when ``rescale``, else in the
             input image.
         """
-        metas = [s.metainfo for s in batch_data_samples]
-        stages = self._predict_stages(
-            x, [r.bboxes for r in rpn_results_list], metas)
+        boxes, masks, probs = self.predict_passes(x, rpn_results_list,
+                                                  batch_data_samples)
         return vote_and_paste_passes(
-            [s['boxes'] for s in stages],
-            [s['mask_logits'].sigmoid() for s in stages],
-            [s['seg_cls_score'].softmax(-1) for s in stages], metas,
+            boxes, masks, probs, [s.metainfo for s in batch_data_samples],
             self.mask_voting, rescale,
             mask_thr=self.test_cfg.mask_thr_binary,
             binarize_first=self.test_cfg.paste_binarize_first)

@@ -149,9 +149,11 @@ class FCISHead(BaseModule):
         seg_logits = ps_roi_pool(cls_seg_maps, rois, 2, self.pooled_size,
                                  self.group_size, self.spatial_scale,
                                  channel_start=2 * labels.clamp(min=0))
-        if not bool(valid.all()):
-            seg_logits = torch.where(valid.view(-1, 1, 1, 1), seg_logits,
-                                     seg_logits.new_zeros(()))
+        # unconditional: testing ``valid.all()`` first would sync with the
+        # host and stop torch.compile / torch.export at a data-dependent
+        # branch
+        seg_logits = torch.where(valid.view(-1, 1, 1, 1), seg_logits,
+                                 seg_logits.new_zeros(()))
         bbox = ps_roi_pool(bbox_maps, rois, 4 * self.num_reg_classes,
                            self.pooled_size, self.group_size,
                            self.spatial_scale).mean(dim=(2, 3))
