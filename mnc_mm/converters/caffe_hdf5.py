@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Caffe HDF5 weights (``Net::ToHDF5``; MNC's ``mnc_model.caffemodel.h5``).
 
-Layout (converters_spec §3.2; caffe ``net.cpp`` ``ToHDF5``)::
+Layout (daijifeng001/caffe-mnc ``src/caffe/net.cpp`` ``Net::ToHDF5``)::
 
     /data/<layer name>/0   weight, float32, the blob's shape
     /data/<layer name>/1   bias

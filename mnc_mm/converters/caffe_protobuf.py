@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Caffe binary ``.caffemodel`` files (a serialised ``NetParameter``),
 read with a minimal protobuf wire-format parser: no Caffe, no ``protobuf``
-package and no message-size limit (converters_spec §3.1).
+package and no message-size limit (BVLC/caffe src/caffe/proto/caffe.proto).
 
 Only this subset of ``caffe.proto`` is read; every other field is skipped
 by its wire type:

@@ -2,12 +2,13 @@
 """The official FCIS release (msracver/FCIS, MXNet): its parameters and
 their names in our FCIS model.
 
-Names and shapes follow ``fcis/symbols/resnet_v1_101_fcis.py``
-(converters_spec §4.1): ``arg:`` arrays are weights, biases and BN
-gamma/beta, ``aux:`` arrays are BN moving statistics. Backbone convs have no
-bias; every head conv has one. All arrays are float32.
+Names and shapes follow ``fcis/symbols/resnet_v1_101_fcis.py``: ``arg:`` arrays
+are weights, biases and BN gamma/beta, ``aux:`` arrays are BN moving
+statistics. Backbone convs have no bias; every head conv has one. All arrays
+are float32.
 
-Name map (converters_spec §4.2-4.8), the one table of this conversion:
+Name map (msracver/FCIS fcis/symbols/resnet_v1_101_fcis.py), the one table of
+this conversion:
 
 ==============================  ==========================================
 official                        ours
@@ -53,7 +54,8 @@ C4_CHANNELS = 1024
 C5_CHANNELS = 2048
 REDUCED_CHANNELS = 1024  # conv_new_1 output
 # Present only if the release was saved with FCIS's do_checkpoint, which
-# adds the de-normalised box regressor (converters_spec §4.7).
+# adds the de-normalised box regressor (msracver/FCIS fcis/core/callback.py
+# (do_checkpoint)).
 TEST_BBOX_KEYS = ('arg:fcis_bbox_weight_test', 'arg:fcis_bbox_bias_test')
 # The ImageNet classifier the init file resnet_v1_101-0000.params may hold.
 IMAGENET_CLASSIFIER_KEYS = ('arg:fc1000_weight', 'arg:fc1000_bias')

@@ -2,13 +2,14 @@
 """The official MNC release (daijifeng001/MNC, Caffe): its parameters and
 their names in our MNC model.
 
-Layer names and blob shapes follow ``models/VGG16/mnc_5stage/train.prototxt``
-(converters_spec §5.1). The released ``mnc_model.caffemodel.h5`` holds the
-25 owner layers below; every ``*_ext`` layer shares its owner's blobs and is
-an empty group, as are the layers without parameters. An array is named
-``<layer>/<blob index>`` (0 weight, 1 bias) as in the HDF5 file.
+Layer names and blob shapes follow ``models/VGG16/mnc_5stage/train.prototxt``.
+The released ``mnc_model.caffemodel.h5`` holds the 25 owner layers below; every
+``*_ext`` layer shares its owner's blobs and is an empty group, as are the
+layers without parameters. An array is named ``<layer>/<blob index>`` (0
+weight, 1 bias) as in the HDF5 file.
 
-Name map (converters_spec §5.2-5.3), the one table of this conversion:
+Name map (open-mmlab/mmcv mmcv/cnn/vgg.py (VGG); daijifeng001/MNC
+models/VGG16/mnc_5stage/train.prototxt), the one table of this conversion:
 
 =============================  ============================================
 official layer                 ours (``.weight`` / ``.bias``)

@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """MXNet NDArray-list files (``mx.nd.save``, ``*.params``) without MXNet.
 
-Layout (converters_spec §2; MXNet ``src/ndarray/ndarray.cc``), little-endian::
+Layout (apache/mxnet ``src/ndarray/ndarray.cc``), little-endian::
 
     uint64 0x112 (list magic) | uint64 0 (reserved) | uint64 N | N records
     | uint64 K (0 or N) | K x (uint64 length, UTF-8 name bytes) | EOF
@@ -258,7 +258,8 @@ def encode_ndarray_dict(arrays: Mapping[str, np.ndarray],
 def ndarray_list_nbytes(shapes: Mapping[str, Sequence[int]],
                         variant: str = 'legacy', itemsize: int = 4) -> int:
     """The size of a named NDArray-list file of dense ``shapes``, in bytes
-    (converters_spec §2.6); checks a download before parsing it."""
+    (apache/mxnet tests/python/unittest/legacy_ndarray.v0); checks a download
+    before parsing it."""
     if variant not in VARIANTS:
         raise ValueError(f'variant must be one of {VARIANTS}, '
                          f'found {variant!r}')

@@ -3,10 +3,11 @@
 
 Both FCIS (MXNet) and MNC (Caffe) score anchors with a 2A-channel conv read
 as (2, A): channel ``k * A + a``, k = 0 background, k = 1 foreground, and a
-softmax over k (converters_spec §4.4). mmdet's softmax ``RPNHead`` reads its
-2A channels as (A, 2): channel ``a * 2 + j`` with j = 0 **foreground** and
-j = 1 background (``softmax(-1)[:, :-1]``). The anchor index a means the
-same (ratio, scale) on both sides.
+softmax over k (msracver/FCIS fcis/symbols/resnet_v1_101_fcis.py,
+fcis/operator_py/proposal.py). mmdet's softmax ``RPNHead`` reads its 2A
+channels as (A, 2): channel ``a * 2 + j`` with j = 0 **foreground** and j = 1
+background (``softmax(-1)[:, :-1]``). The anchor index a means the same (ratio,
+scale) on both sides.
 """
 import numpy as np
 

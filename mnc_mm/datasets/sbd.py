@@ -13,9 +13,10 @@ Layout read here (as MNC's ``data/VOCdevkitSDS`` after
 Split files (one image name per line): both papers train on "VOC 2012 train"
 = 5623 images and test on "VOC 2012 val" = 5732 images, i.e. MNC's
 ``VOCdevkitSDS/train.txt`` / ``val.txt`` (FCIS: ``VOCSDS/ImageSets/Main/
-{train,val}.txt``, "SDS_train"/"SDS_val"); see mnc_spec §9.7 and fcis_spec
-§5.7. These are *not* SBD's own ``dataset/train.txt`` (8498) / ``val.txt``
-(2857).
+{train,val}.txt``, "SDS_train"/"SDS_val"); see daijifeng001/MNC
+lib/utils/voc_eval.py (voc_eval_sds) and msracver/FCIS
+experiments/fcis/cfgs/*.yaml. These are *not* SBD's own ``dataset/train.txt``
+(8498) / ``val.txt`` (2857).
 """
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
@@ -29,14 +30,15 @@ VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus',
                'car', 'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
                'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
                'train', 'tvmonitor')
-# Image counts of the papers' splits (mnc_spec §9.7, fcis_spec §5.7).
+# Image counts of the papers' splits (daijifeng001/MNC lib/utils/voc_eval.py
+# (voc_eval_sds), msracver/FCIS experiments/fcis/cfgs/*.yaml).
 SDS_SPLIT_SIZES = {'train': 5623, 'val': 5732}
-# Instance id of the VOC 'boundary/void' label. fcis_spec §5.1 (VOC: "ids 0
-# and 255 skipped"): the official FCIS loader and its SDS evaluation
-# (``pascal_voc.py`` ``load_sbd_mask_annotations``, ``pascal_voc_eval.py``
-# ``parse_inst``) drop instance ids 0 and 255, so 255-pixels belong to no
-# instance. (MNC drops only 0; SBD's ``inst`` maps never contain 255, so the
-# two agree on the real data.)
+# Instance id of the VOC 'boundary/void' label. msracver/FCIS
+# lib/dataset/pascal_voc.py (VOC: "ids 0 and 255 skipped"): the official FCIS
+# loader and its SDS evaluation (``pascal_voc.py``
+# ``load_sbd_mask_annotations``, ``pascal_voc_eval.py`` ``parse_inst``) drop
+# instance ids 0 and 255, so 255-pixels belong to no instance. (MNC drops only
+# 0; SBD's ``inst`` maps never contain 255, so the two agree on the real data.)
 BOUNDARY_ID = 255
 
 

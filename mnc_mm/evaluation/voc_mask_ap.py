@@ -2,7 +2,7 @@
 """mAP^r: the SDS protocol both MNC and FCIS report on VOC 2012 val.
 
 Protocol (official ``voc_eval_sds`` of MNC ``lib/utils/voc_eval.py`` and
-FCIS ``lib/dataset/pascal_voc_eval.py``; mnc_spec §9.7, fcis_spec §6.4):
+FCIS ``lib/dataset/pascal_voc_eval.py``):
 
 - per class, all predictions of the class over the whole set are sorted by
   score, highest first;
@@ -21,9 +21,9 @@ FCIS ``lib/dataset/pascal_voc_eval.py``; mnc_spec §9.7, fcis_spec §6.4):
 
 SBD has no 'difficult' flag, so none is used. COCO-style ``iscrowd``
 annotations are left out of the gt entirely (neither counted nor matchable),
-as the official FCIS loader drops them (fcis_spec §5.1). Classes without any
-gt are left out of the mean (the official code would count them as AP 0;
-VOC val has gt for all 20 classes).
+as the official FCIS loader drops them (msracver/FCIS lib/dataset/coco.py).
+Classes without any gt are left out of the mean (the official code would count
+them as AP 0; VOC val has gt for all 20 classes).
 """
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence

@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """MXNet NDArray-list reader and writer against bytes built by hand from
-the format description (converters_spec §2) and MXNet's own legacy file."""
+the format description (apache/mxnet src/ndarray/ndarray.cc (NDArray::Load))
+and MXNet's own legacy file."""
 import hashlib
 import struct
 

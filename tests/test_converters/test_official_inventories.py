@@ -1,7 +1,8 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The official parameter inventories against the counts and sizes that
-converters_spec §2.6, §4.1 and §5.1 derive from the released symbols and
-prototxts."""
+"""The official parameter inventories against the counts and sizes derived from
+the released symbols and prototxts (msracver/FCIS
+fcis/symbols/resnet_v1_101_fcis.py; daijifeng001/MNC
+models/VGG16/mnc_5stage/train.prototxt)."""
 import math
 
 import pytest

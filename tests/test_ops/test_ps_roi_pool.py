@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Tests of FCIS position-sensitive RoI pooling (fcis_spec.md §1, §10)."""
+"""Tests of FCIS position-sensitive RoI pooling (msracver/FCIS
+fcis/operator_cxx/psroi_pooling.cu)."""
 import math
 import os.path as osp
 import shutil
@@ -24,8 +25,9 @@ CSRC_COMMON = osp.join(
 
 
 # --------------------------------------------------------------------------
-# Independent reference: plain loops over the formulas of fcis_spec.md §1.2,
-# limits computed in the tensor dtype, sums in float64.
+# Independent reference: plain loops over the formulas of msracver/FCIS
+# fcis/operator_cxx/psroi_pooling.cu, limits computed in the tensor dtype, sums
+# in float64.
 # --------------------------------------------------------------------------
 def c_round(x):
     """C ``round``: halves away from zero (not torch.round)."""
@@ -172,8 +174,9 @@ def test_gradcheck():
 
 
 # --------------------------------------------------------------------------
-# Worked values of fcis_spec.md §1.4 (float32, scale 1/16, P = 21, k = 7,
-# feature 38 x 63), read back from the op by a one-hot output gradient.
+# Worked values of msracver/FCIS fcis/operator_cxx/psroi_pooling.cu (float32,
+# scale 1/16, P = 21, k = 7, feature 38 x 63), read back from the op by a
+# one-hot output gradient.
 # --------------------------------------------------------------------------
 def probe_bin(roi, ph, pw, height=38, width=63, scale=1 / 16, pooled=21,
               group=7):
@@ -234,7 +237,8 @@ def test_round_half_away_from_zero():
 def test_fma_bin_limit():
     """A limit within one ulp of an integer follows the fused p * b + s of
     the official nvcc build: unfused float32 gives 1.0, fused 1.0000001, so
-    column bin 6 of x = 1..7 at scale 0.3 ends at cell 2 (fcis_spec §1.5)."""
+    column bin 6 of x = 1..7 at scale 0.3 ends at cell 2 (msracver/FCIS
+    fcis/operator_cxx/psroi_pooling.cu)."""
     bw = (np.float32(8) * np.float32(0.3) - np.float32(0.3)) / np.float32(21)
     sw = np.float32(1) * np.float32(0.3)
     assert math.ceil(np.float32(7) * bw + sw) == 1

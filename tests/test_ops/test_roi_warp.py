@@ -58,7 +58,8 @@ def _ref_positions(c1, c2, scale, quantize, pooled):
 
 
 def _ref_taps(pos, size):
-    """Bilinear taps under the official border rules (mnc_spec §3.1.4)."""
+    """Bilinear taps under the official border rules (daijifeng001/caffe-mnc
+    src/caffe/layers/roi_warping_layer.cu (bilinear_interpolate))."""
     valid = (pos >= -0.5) & (pos <= size - 0.5)
     low = pos < 0
     p = torch.where(low, torch.zeros_like(pos), pos)
@@ -186,7 +187,8 @@ def test_gradcheck_input_and_rois():
 
 
 # --------------------------------------------------------------------------
-# Official formulas (mnc_spec §14).
+# Official formulas (daijifeng001/caffe-mnc
+# src/caffe/layers/roi_warping_layer.cu).
 # --------------------------------------------------------------------------
 def _t3():
     feat = (24 * torch.arange(20.)[:, None] + torch.arange(24.))[None, None]
@@ -230,7 +232,8 @@ def test_rounding_half_away_from_zero():
 
 
 def test_quantized_box_gradient_correct_ratio():
-    """§4.3 with the exact ratio pw/P, worked by hand.
+    """daijifeng001/caffe-mnc src/caffe/layers/roi_warping_layer.cu
+    (ROIWarpingBackwardCoordinate) with the exact ratio pw/P, worked by hand.
 
     F[h, w] = 3 h^2 + w^2 (3x3), corners quantise to (0, 0, 2, 2), P = 2,
     G = 1: samples at x, y in {0, 1}; right-sided dv/dx = 2x + 1 and

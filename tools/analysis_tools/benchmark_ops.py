@@ -4,10 +4,10 @@
 - ``roi_warp`` (MNC): R=300, C=512, 28x28 from a 38x63 map vs mmcv's
   ``roi_align`` with ``sampling_ratio=1`` (same number of bilinear samples).
   Target: forward+backward ratio <= 1.5 (ours also computes box gradients).
-- ``ps_roi_pool`` (FCIS, fcis_spec.md §3.4): R=300, 7*7*2*81 channels,
-  P=21, k=7 on a 38x63 map vs a vectorised PyTorch implementation of the
-  same formulas (a float64 summed-area table, autograd backward). Target:
-  forward+backward ratio <= 0.2 (ours >= 5x faster).
+- ``ps_roi_pool`` (FCIS, msracver/FCIS fcis/symbols/resnet_v1_101_fcis.py):
+  R=300, 7*7*2*81 channels, P=21, k=7 on a 38x63 map vs a vectorised PyTorch
+  implementation of the same formulas (a float64 summed-area table, autograd
+  backward). Target: forward+backward ratio <= 0.2 (ours >= 5x faster).
 - ``ps_roi_max_avg_pool`` (the FCIS class score): the same sizes, fused on
   the head's channels-last maps vs the official chain of our own ops
   (``ps_roi_pool`` of all 2C maps, ``group_max``, mean over the bins), i.e.

@@ -9,8 +9,9 @@ from torch import nn
 class ResNetCeilPool(ResNet):
     """mmdet ``ResNet`` whose stem max-pool is 3x3/2 with **no padding and
     ceil mode**, as in the Caffe-converted ResNets both official codes use
-    (fcis_spec §3.1; mmdet/torchvision pad by 1 and floor instead: the
-    output size can match but the windows shift by one pixel).
+    (msracver/FCIS fcis/symbols/resnet_v1_101_fcis.py; mmdet/torchvision pad by
+    1 and floor instead: the output size can match but the windows shift by one
+    pixel).
 
     Every other argument is mmdet's ``ResNet``'s, so e.g. the FCIS backbone
     is ``ResNetCeilPool(depth=101, style='caffe', strides=(1, 2, 2, 1),

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The Caffe VGG trunk of MNC (mnc_spec §1.6): conv1_1 ... conv5_3."""
+"""The Caffe VGG trunk of MNC (daijifeng001/MNC
+models/VGG16/mnc_5stage/train.prototxt): conv1_1 ... conv5_3."""
 import copy
 from typing import Sequence, Tuple
 
@@ -17,7 +18,8 @@ class CaffeVGG(VGG, BaseModule):
     mmcv's ``VGG`` with ``ceil_mode=True`` and ``with_last_pool=False``: the
     last stage gives conv5_3 (+ ReLU) at stride 16, of shape
     ``(N, 512, ceil(H / 16), ceil(W / 16))`` (floor-mode pools would shift
-    every anchor and warp, §13.30). Stages 1-2 are frozen as in the
+    every anchor and warp, daijifeng001/MNC
+    models/VGG16/mnc_5stage/train.prototxt). Stages 1-2 are frozen as in the
     official training (``frozen_stages=2``).
 
     Args:

@@ -22,8 +22,10 @@ from ..task_modules import to_inclusive
 @MODELS.register_module()
 class PyFasterRCNNRPNHead(RPNHead):
     """mmdet's ``RPNHead`` with the py-faster-rcnn rules of both official
-    codes (fcis_spec §4.3, §5.2; mnc_spec §5.2), whose proposals can stay
-    differentiable w.r.t. the box deltas (MNC, mnc_spec §4.4).
+    codes (msracver/FCIS fcis/operator_py/proposal.py, lib/rpn/rpn.py
+    (assign_anchor); daijifeng001/MNC lib/pylayer/proposal_layer.py), whose
+    proposals can stay differentiable w.r.t. the box deltas (MNC,
+    daijifeng001/MNC lib/pylayer/proposal_layer.py (backward)).
 
     Targets: the gt boxes of the data samples (mmdet's exclusive ends) are
     converted to inclusive ends and their labels to the one RPN class

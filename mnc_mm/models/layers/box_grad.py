@@ -1,5 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Gradient shaping on the box-coordinate path of MNC (mnc_spec §4).
+"""Gradient shaping on the box-coordinate path of MNC (daijifeng001/MNC
+models/VGG16/mnc_5stage/train.prototxt (propagate_down); daijifeng001/caffe-mnc
+src/caffe/layers/roi_warping_layer.cu (ROIWarpingBackwardCoordinate)).
 
 Both functions are the identity in the forward pass; they only change the
 gradient that flows back through them.
@@ -75,7 +77,8 @@ class _OfficialWarpRatio(Function):
 def official_warp_coord_grad(rois: Tensor, spatial_scale: float,
                              quantize: bool = True) -> Tensor:
     """Identity on ``rois`` whose box gradient becomes the official
-    ROIWarping coordinate gradient's "+1 ratio" (mnc_spec §4.3, §13.8).
+    ROIWarping coordinate gradient's "+1 ratio" (daijifeng001/caffe-mnc
+    src/caffe/layers/roi_warping_layer.cu (ROIWarpingBackwardCoordinate)).
 
     The exact gradient of a warp sample ``x = a1 + (j / P) * L`` weighs
     ``x2`` by ``r = j / P``; caffe-mnc uses ``r * L / (L + 1)``

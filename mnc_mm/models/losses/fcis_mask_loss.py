@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""FCIS's mask loss (fcis_spec §5.5, item 25 of §9)."""
+"""FCIS's mask loss (msracver/FCIS fcis/symbols/resnet_v1_101_fcis.py;
+apache/mxnet src/operator/softmax_output-inl.h)."""
 from typing import Optional
 
 import torch

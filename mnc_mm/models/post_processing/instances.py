@@ -1,6 +1,8 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The last step of both methods: per-RoI masks and scores of one image
-become its instances (fcis_spec §6, mnc_spec §9)."""
+become its instances (msracver/FCIS fcis/core/tester.py,
+fcis/operator_py/box_parser.py, daijifeng001/MNC
+lib/caffeWrapper/TesterWrapper.py (_segmentation_forward))."""
 from typing import Callable, List, Optional
 
 import torch

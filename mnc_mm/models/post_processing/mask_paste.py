@@ -1,11 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Pasting M x M box masks into the image as the official evaluators do.
 
-FCIS (fcis_spec.md §6.4, ``lib/utils/mask_voc2coco.py`` after
+FCIS (msracver/FCIS ``lib/utils/mask_voc2coco.py`` after
 ``clip_boxes``): clip the box to the image, ``np.round`` it, ``cv2.resize``
 (INTER_LINEAR: half-pixel, edge-clamped, no anti-aliasing) the mask to the
 box's (w + 1, h + 1) pixels, binarise at ``>= 0.4`` and paste. MNC
-(mnc_spec.md §9.7, ``lib/utils/voc_eval.py``) binarises the mask at ``>=
+(daijifeng001/MNC ``lib/utils/voc_eval.py``) binarises the mask at ``>=
 0.4`` before the resize as well.
 """
 from typing import Tuple

@@ -3,8 +3,8 @@
 weighted vote of the masks of all boxes overlapping it.
 
 One implementation of the official GPU voting of both methods
-(fcis_spec.md §6.2 / §9.37-38, ``lib/mask/mask_transform.py`` +
-``mv_kernel.cu`` of msracver/FCIS; mnc_spec.md §9.6 / §13.32-33, the same
+(``lib/mask/mask_transform.py`` +
+``mv_kernel.cu`` of msracver/FCIS, the same
 files of daijifeng001/MNC). The two differ only in the switches collected in
 :data:`VOTING_PRESETS`.
 """

@@ -1,7 +1,10 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The RoI stages of MNC (mnc_spec §2, §6-9): masks (stage 2), classes and
-boxes (stage 3), and, in the 5-stage cascade, the same two stages again on
-the regressed boxes (stages 4/5, shared weights)."""
+"""The RoI stages of MNC (daijifeng001/MNC
+models/VGG16/mnc_5stage/train.prototxt, lib/pylayer/proposal_target_layer.py,
+lib/pylayer/mask_layer.py, lib/transform/mask_transform.py,
+lib/caffeWrapper/TesterWrapper.py (_segmentation_forward)): masks (stage 2),
+classes and boxes (stage 3), and, in the 5-stage cascade, the same two stages
+again on the regressed boxes (stages 4/5, shared weights)."""
 from typing import Dict, List, Tuple
 
 import torch
@@ -57,19 +60,21 @@ class MNCRoIHead(BaseRoIHead):
     Training (``train_cfg``):
 
     - stage 2/3 RoIs: the proposals and gt boxes, assigned (``assigner``)
-      and sampled (``sampler``, §6.1); box-level labels, normalised box
-      targets, m x m mask targets of the fg RoIs (§6.2) and mask-level
-      labels (§6.3: the class if the predicted mask has IoU >=
-      ``seg_pos_iou_thr`` with the RoI's gt, else background);
+      and sampled (``sampler``, daijifeng001/MNC
+      lib/pylayer/proposal_target_layer.py); box-level labels, normalised box
+      targets, m x m mask targets of the fg RoIs (daijifeng001/MNC
+      lib/pylayer/proposal_target_layer.py) and mask-level labels
+      (daijifeng001/MNC lib/pylayer/mask_layer.py: the class if the predicted
+      mask has IoU >= ``seg_pos_iou_thr`` with the RoI's gt, else background);
     - the soft stage-2 mask that masks the stage-3 features passes the
       stage-3 gradient back to stage 2 only for mask-level positives
       (``stage3_mask_grad='seg_positive'``, the official ``MaskLayer``) or
       for every RoI (``'all'``);
     - 5 stages (``num_stages=5``): the bridged boxes of all RoIs plus the gt
-      boxes, labelled by ``bridge_assigner`` without sampling (§7), get
-      the same four losses. Losses are named like mmdet's
-      ``CascadeRoIHead``: ``s0.loss_*`` for stages 2/3, ``s1.loss_*`` for
-      stages 4/5.
+      boxes, labelled by ``bridge_assigner`` without sampling (daijifeng001/MNC
+      lib/pylayer/stage_bridge_layer.py), get the same four losses. Losses are
+      named like mmdet's ``CascadeRoIHead``: ``s0.loss_*`` for stages 2/3,
+      ``s1.loss_*`` for stages 4/5.
     - Box gradients (``box_grad``, set in ``train_cfg`` by the
       :class:`MNC` detector, which owns the setting): the RoIs keep the
       gradient they came with (from the RPN) and the bridge passes
@@ -78,11 +83,15 @@ class MNCRoIHead(BaseRoIHead):
 
     Official behaviours behind flags (defaults are the consistent ones):
     ``train_cfg.bridge_raw_deltas`` (the training bridge applies the
-    normalised deltas without the stds, §13.11), ``train_cfg.
-    warp_coord_grad='official'`` (the +1 ratio of the warp's coordinate
-    gradient, §13.8), ``test_cfg.bridge_with_bg`` (the test bridge may pick
-    the untrained background regressor, §13.12) and ``test_cfg.ext_warp=
-    'direct'`` (stages 4/5 warp straight to 14 x 14 at test, §3.4).
+    normalised deltas without the stds, daijifeng001/MNC
+    lib/pylayer/stage_bridge_layer.py),
+    ``train_cfg.warp_coord_grad='official'`` (the +1 ratio of the warp's
+    coordinate gradient, daijifeng001/caffe-mnc
+    src/caffe/layers/roi_warping_layer.cu (ROIWarpingBackwardCoordinate)),
+    ``test_cfg.bridge_with_bg`` (the test bridge may pick the untrained
+    background regressor, daijifeng001/MNC lib/pylayer/stage_bridge_layer.py)
+    and ``test_cfg.ext_warp='direct'`` (stages 4/5 warp straight to 14 x 14 at
+    test, daijifeng001/MNC models/VGG16/mnc_5stage/test.prototxt).
 
     Testing (``test_cfg``): ``num_stages`` 5 gives 2 x 300 instances: the
     masks of both stage pairs in the RoIs they were predicted in (not the
@@ -276,7 +285,8 @@ class MNCRoIHead(BaseRoIHead):
     def _bridge_samples(self, samples: list, outs: Dict[str, Tensor],
                         gts: InstanceList, metas: List[dict]) -> list:
         """Stage 4/5 RoIs of each image: the bridged boxes of all its
-        stage-2/3 RoIs, then its gt boxes; every one is kept (§7)."""
+        stage-2/3 RoIs, then its gt boxes; every one is kept (daijifeng001/MNC
+        lib/pylayer/stage_bridge_layer.py)."""
         bbox_pred = outs['bbox_pred']
         box_grad = self.train_cfg.box_grad
         if box_grad:

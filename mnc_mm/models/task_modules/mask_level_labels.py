@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""MNC's mask-level classification labels (mnc_spec §6.3, ``MaskLayer``)."""
+"""MNC's mask-level classification labels (daijifeng001/MNC
+lib/pylayer/mask_layer.py, ``MaskLayer``)."""
 import torch
 from torch import Tensor
 

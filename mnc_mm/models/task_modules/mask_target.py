@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Per-RoI mask targets shared by FCIS and MNC (fcis_spec §5.3 step 8,
-mnc_spec §6.2)."""
+"""Per-RoI mask targets shared by FCIS and MNC (msracver/FCIS
+fcis/operator_py/proposal_annotator.py, daijifeng001/MNC
+lib/pylayer/proposal_target_layer.py)."""
 from typing import Tuple
 
 import torch

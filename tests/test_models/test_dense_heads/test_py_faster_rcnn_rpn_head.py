@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The RPN of both methods: proposals (fcis_spec §4.3, mnc_spec §5.2,
-§4.4) on hand-made anchors, and targets on inclusive-end gt boxes."""
+"""The RPN of both methods: proposals (msracver/FCIS
+fcis/operator_py/proposal.py, daijifeng001/MNC lib/pylayer/proposal_layer.py
+(backward)) on hand-made anchors, and targets on inclusive-end gt boxes."""
 import pytest
 import torch
 from mmengine.config import ConfigDict

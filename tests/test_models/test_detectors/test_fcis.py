@@ -26,7 +26,8 @@ def test_every_config_builds_with_the_spec_channels(path):
     head = model.roi_head.mask_head
     num_cls = head.num_classes + 1  # with background
     assert num_cls in (81, 21)
-    # fcis_spec §3.3/3.4: 7 * 7 * 2C inside/outside maps, 7 * 7 * 8 box maps
+    # msracver/FCIS fcis/symbols/resnet_v1_101_fcis.py: 7 * 7 * 2C
+    # inside/outside maps, 7 * 7 * 8 box maps
     assert head.conv_cls_seg.out_channels == 49 * 2 * num_cls
     assert head.conv_cls_seg.out_channels == {81: 7938, 21: 2058}[num_cls]
     assert head.conv_bbox.out_channels == 392

@@ -278,7 +278,8 @@ def test_stages_4_5_reuse_the_stage_2_3_modules(make_batch):
         lambda mod, args: calls.append(1))
     run(five, make_batch((2, 1)), 'loss')
     assert len(rois) == len(calls) == 2
-    # stage 4/5 RoIs: every stage-2/3 RoI, bridged, plus the gts (§7)
+    # stage 4/5 RoIs: every stage-2/3 RoI, bridged, plus the gts
+    # (daijifeng001/MNC lib/pylayer/stage_bridge_layer.py)
     for img, num_gts in enumerate((2, 1)):
         first = int((rois[0][:, 0] == img).sum())
         assert int((rois[1][:, 0] == img).sum()) == first + num_gts

@@ -21,7 +21,9 @@ def test_clip_grad_clamps_only_the_gradient():
 
 
 def _t3_coordinate_grad(official):
-    """mnc_spec §14 T3/T6: F[h, w] = 24 h + w (20 x 24), G = 1, P = 28."""
+    """daijifeng001/caffe-mnc src/caffe/layers/roi_warping_layer.cu
+    (ROIWarpingForward, ROIWarpingBackwardCoordinate): F[h, w] = 24 h + w (20 x
+    24), G = 1, P = 28."""
     feat = (24 * torch.arange(20.)[:, None] + torch.arange(24.))[None, None]
     rois = torch.tensor([[0., 40.3, 23.9, 250.2, 180.7]], dtype=torch.double,
                         requires_grad=True)
@@ -50,7 +52,9 @@ def test_official_ratio_is_identity_forward_and_checks_shape():
 
 def _np_resize(mask, size):
     """MaskResize: out[i, j] = bilinear(mask, i * m / size, j * m / size)
-    with the warp's border rules (§3.1, §3.5)."""
+    with the warp's border rules (daijifeng001/caffe-mnc
+    src/caffe/layers/roi_warping_layer.cu (ROIWarpingForward),
+    src/caffe/layers/mask_resize_layer.cu)."""
     m = mask.shape[0]
     pos = np.arange(size) * m / size
     lo = np.floor(pos).astype(int)

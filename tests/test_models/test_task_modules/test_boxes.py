@@ -8,7 +8,8 @@ from mnc_mm.models.task_modules import (BboxOverlaps2DPlusOne,
                                         PlusOneDeltaXYWHBBoxCoder,
                                         PyFasterRCNNAnchorGenerator)
 
-# fcis_spec §4.1, COCO anchors (ratios 0.5, 1, 2 x scales 4, 8, 16, 32)
+# msracver/FCIS lib/rpn/generate_anchor.py, COCO anchors (ratios 0.5, 1, 2 x
+# scales 4, 8, 16, 32)
 COCO_ANCHORS = [
     (-38, -16, 53, 31), (-84, -40, 99, 55), (-176, -88, 191, 103),
     (-360, -184, 375, 199), (-24, -24, 39, 39), (-56, -56, 71, 71),

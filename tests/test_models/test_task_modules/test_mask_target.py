@@ -9,7 +9,8 @@ from mnc_mm.models.task_modules import crop_mask_targets
 
 
 def _reference(roi, gt_box, gt_mask, m=21, thr=0.4):
-    """fcis_spec §5.3 step 8 / mnc_spec §6.2 with numpy and cv2."""
+    """msracver/FCIS fcis/operator_py/proposal_annotator.py / daijifeng001/MNC
+    lib/pylayer/proposal_target_layer.py with numpy and cv2."""
     ex = np.round(roi).astype(int)
     g = np.round(gt_box).astype(int)
     x1, y1 = max(ex[0], g[0]), max(ex[1], g[1])
@@ -29,7 +30,8 @@ def _reference(roi, gt_box, gt_mask, m=21, thr=0.4):
 
 
 def test_spec_vector_t8():
-    """mnc_spec §14 T8: columns 10-20 of every row are 1."""
+    """daijifeng001/MNC lib/pylayer/proposal_target_layer.py: columns 10-20 of
+    every row are 1."""
     mask = torch.ones(1, 10, 20)
     target = crop_mask_targets(torch.tensor([[0., 0., 9., 9.]]), mask,
                                torch.tensor([[5., 0., 14., 9.]]),

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""MNC's RoI sampler (mnc_spec §6.1) and mask-level labels (§6.3)."""
+"""MNC's RoI sampler (daijifeng001/MNC lib/pylayer/proposal_target_layer.py)
+and mask-level labels (daijifeng001/MNC lib/pylayer/mask_layer.py)."""
 import cv2
 import numpy as np
 import pytest
@@ -106,7 +107,8 @@ def test_mask_level_labels_use_the_assigned_gt():
 
 
 def _reference_iou(prob, roi, gt, thr=0.4):
-    """The official MaskLayer recipe with cv2 (mnc_spec §6.3)."""
+    """The official MaskLayer recipe with cv2 (daijifeng001/MNC
+    lib/pylayer/mask_layer.py)."""
     x1, y1, x2, y2 = np.round(roi).astype(int)
     pred = cv2.resize(prob, (x2 - x1 + 1, y2 - y1 + 1),
                       interpolation=cv2.INTER_LINEAR) >= thr

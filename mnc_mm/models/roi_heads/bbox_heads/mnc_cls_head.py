@@ -1,6 +1,8 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Stage 3 of MNC: mask-based and box-based pathways, two classifiers and a
-box regressor (mnc_spec §2, §3.3, §6.3)."""
+box regressor (daijifeng001/MNC models/VGG16/mnc_5stage/train.prototxt;
+daijifeng001/caffe-mnc src/caffe/layers/mask_pooling_layer.cu; daijifeng001/MNC
+lib/pylayer/mask_layer.py)."""
 from typing import Dict, Tuple
 
 import torch
@@ -28,14 +30,16 @@ class MNCClsHead(BaseModule):
     """The classifier stage of MNC.
 
     The mask pathway multiplies the RoI features by the stage-2 soft mask
-    (resized to the feature side with the official top-left rule, §3.5);
-    the box pathway takes the features as they are. Each pathway pools
-    (``pool``) and runs ``num_fcs`` fc + ReLU layers (``fc6_mask, fc7_mask``
-    and ``fc6, fc7``); their outputs are concatenated as **[mask, box]**
-    (§13.22) and feed three fc outputs: ``fc_cls`` ((N+1)-way, box-level
-    labels), ``fc_seg_cls`` ((N+1)-way, mask-level labels; the only score
-    used at test) and ``fc_reg`` (4(N+1) deltas, normalised by the coder's
-    stds). Column 0 is the background everywhere.
+    (resized to the feature side with the official top-left rule,
+    daijifeng001/caffe-mnc src/caffe/layers/mask_resize_layer.cu); the box
+    pathway takes the features as they are. Each pathway pools (``pool``) and
+    runs ``num_fcs`` fc + ReLU layers (``fc6_mask, fc7_mask`` and
+    ``fc6, fc7``); their outputs are concatenated as **[mask, box]**
+    (daijifeng001/MNC models/VGG16/mnc_5stage/train.prototxt) and feed three fc
+    outputs: ``fc_cls`` ((N+1)-way, box-level labels), ``fc_seg_cls``
+    ((N+1)-way, mask-level labels; the only score used at test) and ``fc_reg``
+    (4(N+1) deltas, normalised by the coder's stds). Column 0 is the background
+    everywhere.
 
     Args:
         in_channels (int): channels C of the RoI features.
@@ -48,7 +52,8 @@ class MNCClsHead(BaseModule):
         fc_channels (int): their width (4096).
         bbox_coder (dict): coder of the regression targets.
         loss_cls, loss_seg_cls (dict): losses of the two classifiers.
-        loss_bbox (dict): box loss, averaged over all RoIs (§3.6).
+        loss_bbox (dict): box loss, averaged over all RoIs
+            (daijifeng001/caffe-mnc src/caffe/layers/smooth_L1_loss_layer.cu).
         init_cfg (dict | list[dict]): N(0, 0.01) classifiers, N(0, 0.001)
             regressor, Xavier pathway fcs (the official ones come from
             ImageNet), zero biases.
@@ -146,7 +151,8 @@ class MNCClsHead(BaseModule):
 
         Returns:
             dict: ``loss_cls``, ``loss_seg_cls`` and ``loss_bbox``; the box
-            loss is summed over the fg RoIs and divided by R (§3.6).
+            loss is summed over the fg RoIs and divided by R
+            (daijifeng001/caffe-mnc src/caffe/layers/smooth_L1_loss_layer.cu).
         """
         num_rois = labels.numel()
         if num_rois == 0:

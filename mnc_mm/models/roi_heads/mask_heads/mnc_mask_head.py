@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Stage 2 of MNC: class-agnostic mask regression (mnc_spec §2)."""
+"""Stage 2 of MNC: class-agnostic mask regression (daijifeng001/MNC
+models/VGG16/mnc_5stage/train.prototxt)."""
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule
@@ -18,7 +19,8 @@ class MNCMaskHead(BaseModule):
         mask_size (int): side m of the predicted mask (21 as the official
             code; the paper says 28).
         loss_mask (dict): per-pixel loss on the logits of foreground RoIs;
-            sigmoid CE with weight 2 (§6.2), averaged over all
+            sigmoid CE with weight 2 (daijifeng001/MNC
+            lib/pylayer/proposal_target_layer.py), averaged over all
             ``n_fg * m * m`` pixels.
         init_cfg (dict | list[dict]): N(0, 0.001) weights, zero biases.
     """

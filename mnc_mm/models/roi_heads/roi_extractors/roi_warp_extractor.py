@@ -1,5 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""MNC's RoI warping (mnc_spec §3.1-3.4) as an mmdet RoI extractor."""
+"""MNC's RoI warping (daijifeng001/caffe-mnc
+src/caffe/layers/roi_warping_layer.cu (ROIWarpingForward); daijifeng001/MNC
+models/VGG16/mnc_5stage/test.prototxt) as an mmdet RoI extractor."""
 from typing import List, Tuple
 
 from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
@@ -22,7 +24,8 @@ class RoIWarpExtractor(SingleRoIExtractor):
     the box coordinates of ``rois``.
 
     :meth:`forward_direct` warps straight to ``output_size`` without the
-    max-pool: the official test graph of stages 4/5 (§3.4).
+    max-pool: the official test graph of stages 4/5 (daijifeng001/MNC
+    models/VGG16/mnc_5stage/test.prototxt).
     """
 
     def build_roi_layers(self, layer_cfg: ConfigType,

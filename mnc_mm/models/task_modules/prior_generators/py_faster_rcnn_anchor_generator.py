@@ -11,7 +11,8 @@ from torch import Tensor
 
 @TASK_UTILS.register_module()
 class PyFasterRCNNAnchorGenerator(AnchorGenerator):
-    """Anchors exactly as py-faster-rcnn makes them (fcis_spec §4.1).
+    """Anchors exactly as py-faster-rcnn makes them (msracver/FCIS
+    lib/rpn/generate_anchor.py).
 
     From the base box ``(0, 0, base_size - 1, base_size - 1)``: for each
     ratio r (= h / w) ``ws = round(sqrt(base_size**2 / r))`` and

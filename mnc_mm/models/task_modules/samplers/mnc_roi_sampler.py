@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""MNC's RoI sampler (mnc_spec §6.1): fg quota, split background, no
-fill-up."""
+"""MNC's RoI sampler (daijifeng001/MNC lib/pylayer/proposal_target_layer.py):
+fg quota, split background, no fill-up."""
 from typing import Sequence, Tuple
 
 import torch
