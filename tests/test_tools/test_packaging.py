@@ -115,7 +115,7 @@ def test_mnc_mm_base_config_and_scope(installed):
     child = tmp / 'child.py'
     child.write_text(textwrap.dedent('''
         _base_ = ['mnc_mm::demo/fcis_r18-tiny_shapes.py']
-        model = dict(roi_head=dict(num_classes=5))
+        model = dict(roi_head=dict(mask_head=dict(num_classes=5)))
         '''))
     out = _sh([python, '-c', textwrap.dedent(f'''
         import mnc_mm
@@ -123,7 +123,7 @@ def test_mnc_mm_base_config_and_scope(installed):
         from mmengine.registry import DefaultScope
         from mmdet.registry import MODELS
         cfg = Config.fromfile({str(child)!r})
-        assert cfg.model.roi_head.num_classes == 5
+        assert cfg.model.roi_head.mask_head.num_classes == 5
         assert cfg.model.backbone.depth == 18
         with DefaultScope.overwrite_default_scope('mnc_mm'):
             model = MODELS.build(cfg.model)
