@@ -3,7 +3,7 @@
 _base_ = [
     '../_base_/models/fcis_r50-caffe-c4.py',
     '../_base_/datasets/shapes_instance.py',
-    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_adamw_20e_demo.py',
     '../_base_/tta/shapes_instance_tta.py'
 ]
 
@@ -37,26 +37,7 @@ model = dict(
         rpn=dict(nms_pre=1000),
         rcnn=dict(mask_voting=dict(max_per_img=20))))
 
-# AdamW instead of the papers' SGD: see configs/demo/README.md
-max_epochs = 20
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=100),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[16, 19], gamma=0.1)
-]
+# conv_new_1 (the neck) learns 3x faster
 optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=35, norm_type=2),
-    # conv_new_1 (the neck) learns 3x faster; biases get no weight decay
-    paramwise_cfg=dict(
-        custom_keys=dict(neck=dict(lr_mult=3.0)), bias_decay_mult=0.0))
+    paramwise_cfg=dict(custom_keys=dict(neck=dict(lr_mult=3.0))))
 train_dataloader = dict(batch_size=4, persistent_workers=True)
-default_hooks = dict(
-    logger=dict(interval=10), checkpoint=dict(interval=4, max_keep_ckpts=2))
-log_processor = dict(window_size=10)
-auto_scale_lr = dict(base_batch_size=4)
-randomness = dict(seed=0)

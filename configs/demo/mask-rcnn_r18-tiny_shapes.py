@@ -2,11 +2,12 @@
 # mmdet's Mask R-CNN as the like-for-like peer of the FCIS and MNC demos:
 # the same narrow ResNet-18 GroupNorm trunk trained from scratch, the same
 # data, and the FCIS demo's recipe (AdamW, batch 4, 20 epochs, steps at 16
-# and 19, seed 0); an FPN of 32 channels. See configs/demo/README.md.
+# and 19, seed 0: _base_/schedules/schedule_adamw_20e_demo.py); an FPN of 32
+# channels. See configs/demo/README.md.
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     '../_base_/datasets/shapes_instance.py',
-    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_adamw_20e_demo.py'
 ]
 
 width = 16  # channels of the first ResNet stage (BasicBlock: 16-128)
@@ -39,24 +40,4 @@ model = dict(
         rpn=dict(nms_pre=300, max_per_img=100),
         rcnn=dict(max_per_img=20)))
 
-# the FCIS demo's optimisation: see configs/demo/README.md
-max_epochs = 20
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=100),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[16, 19], gamma=0.1)
-]
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=35, norm_type=2),
-    paramwise_cfg=dict(bias_decay_mult=0.0))
 train_dataloader = dict(batch_size=4, persistent_workers=True)
-default_hooks = dict(
-    logger=dict(interval=10), checkpoint=dict(interval=4, max_keep_ckpts=2))
-log_processor = dict(window_size=10)
-auto_scale_lr = dict(base_batch_size=4)
-randomness = dict(seed=0)

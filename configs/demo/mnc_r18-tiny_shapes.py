@@ -4,7 +4,7 @@
 # (`make demo MODEL=mnc`); see configs/demo/README.md.
 _base_ = [
     '../_base_/models/mnc_vgg16.py', '../_base_/datasets/shapes_instance.py',
-    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_adamw_20e_demo.py',
     '../_base_/tta/shapes_instance_tta.py'
 ]
 
@@ -45,8 +45,8 @@ model = dict(
         rpn=dict(nms_pre=1000, max_per_img=100),
         rcnn=dict(mask_voting=dict(max_per_img=20))))
 
-# AdamW, batch 4, box gradients off: see configs/demo/README.md
-max_epochs = 16  # 16 epochs with GN: see configs/demo/README.md
+# the demos' AdamW recipe, 16 epochs with GN: see configs/demo/README.md
+max_epochs = 16
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
@@ -54,15 +54,4 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
          milestones=[12, 15], gamma=0.1)
 ]
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=35, norm_type=2),
-    paramwise_cfg=dict(bias_decay_mult=0.0))
 train_dataloader = dict(batch_size=4, persistent_workers=True)
-default_hooks = dict(
-    logger=dict(interval=10), checkpoint=dict(interval=4, max_keep_ckpts=2))
-log_processor = dict(window_size=10)
-auto_scale_lr = dict(base_batch_size=4)
-randomness = dict(seed=0)
