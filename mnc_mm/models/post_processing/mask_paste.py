@@ -15,7 +15,7 @@ from torch import Tensor
 
 from mnc_mm.ops.checks import (check_float_tensors, check_img_shape,
                                check_shape)
-from ..layers.mask_resampling import PixelTable, sample_separable
+from ..layers.separable_sampling import PixelTable, sample_separable
 
 
 def paste_masks(masks: Tensor,

@@ -18,9 +18,10 @@ from torch import Tensor
 
 from mnc_mm.ops.checks import (check_float_tensors, check_img_shape,
                                check_positive_int, check_shape)
-from ..layers.mask_resampling import (CONVENTIONS, AxisWeights, PixelTable,
-                                      axis_weights, grid_to_pixels,
-                                      sample_separable, sample_separable_sum)
+from ..layers.separable_sampling import (CONVENTIONS, AxisWeights,
+                                         PixelTable, axis_weights,
+                                         grid_to_pixels, sample_separable,
+                                         sample_separable_sum)
 
 #: The switches of the two official kernels (the other options, NMS 0.3,
 #: 100 per class and per image, merge IoU 0.5 and threshold 0.4, are shared).
@@ -245,9 +246,9 @@ def mask_voting(boxes: Tensor,
        ``scores[i, c]`` normalised over the candidates.
     3. Each candidate mask is rendered into its box in the image
        (``render``: ``'half_pixel'`` into the rounded box, ``'top_left'``
-       into the float box, see :mod:`mnc_mm.models.layers.mask_resampling`),
-       optionally binarised at
-       ``>= mask_thr``, and the weighted sum is the vote.
+       into the float box, see
+       :mod:`mnc_mm.models.layers.separable_sampling`), optionally binarised
+       at ``>= mask_thr``, and the weighted sum is the vote.
     4. The tight box is the extent of the vote ``>= mask_thr`` (``>`` if
        ``strict_tight_box``), or the point (W // 2, H // 2) if empty; the
        soft vote is resampled into it at M x M with the same convention.

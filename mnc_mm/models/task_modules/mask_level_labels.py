@@ -4,7 +4,7 @@ lib/pylayer/mask_layer.py, ``MaskLayer``)."""
 import torch
 from torch import Tensor
 
-from ..layers.mask_resampling import box_row_chunks, resize_box_rows
+from ..layers.mask_resize import box_row_chunks, resize_box_rows
 
 
 def predicted_mask_ious(mask_probs: Tensor, rois: Tensor, gt_masks: Tensor,

@@ -7,7 +7,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from ..layers.mask_resampling import half_pixel_source, linear_taps
+from ..layers.mask_resize import half_pixel_source, linear_taps
 
 
 def _canvas_taps(start: Tensor, size: Tensor,

@@ -173,7 +173,7 @@ def test_mask_ious_match_the_per_roi_loop(seed, max_cells, monkeypatch):
     boxes, up- and downsampling, any gt dtype."""
     if max_cells is not None:
         monkeypatch.setattr(
-            'mnc_mm.models.layers.mask_resampling.MAX_WINDOW_CELLS',
+            'mnc_mm.models.layers.mask_resize.MAX_WINDOW_CELLS',
             max_cells)
     gen = torch.Generator().manual_seed(seed)
     h, w, num_gts, num = 37, 52, 3, 40

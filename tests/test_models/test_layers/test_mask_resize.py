@@ -8,10 +8,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from mnc_mm.models.layers.mask_resampling import (box_row_chunks,
-                                                  half_pixel_source,
-                                                  linear_taps,
-                                                  resize_box_rows)
+from mnc_mm.models.layers.mask_resize import (box_row_chunks,
+                                              half_pixel_source, linear_taps,
+                                              resize_box_rows)
 
 
 def _resize_each(masks, heights, widths):
