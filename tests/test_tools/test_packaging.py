@@ -12,6 +12,7 @@ import glob
 import importlib.util
 import os
 import os.path as osp
+import re
 import shutil
 import subprocess
 import sys
@@ -350,3 +351,44 @@ def test_weights_url_that_calls_a_function_is_refused(
     assert not marker.exists()
     assert 'REFUSED' in out and 'open' in out
 
+
+def walkthrough_cells(path=osp.join(REPO, 'docs', 'walkthrough.md')):
+    """The ```python cells of docs/walkthrough.md, in order."""
+    with open(path) as f:
+        text = f.read()
+    return [cell.split('\n```', 1)[0]
+            for cell in text.split('\n```python\n')[1:]]
+
+
+@pytest.mark.slow
+def test_walkthrough_cells_run(installed, shapes_root, tmp_path):
+    """Every python cell of docs/walkthrough.md, in order, in one fresh
+    process of the installed package, outside the repository; the data set
+    is the tests' small one (8 training images: 2 iterations)."""
+    cells = walkthrough_cells()
+    code = '\n'.join(cells)
+    for used in ("mim', 'train'", 'DetInferencer(model=train_config',
+                 "_base_ = 'mnc_mm::", "'search', 'mnc_mm'", 'get_config('):
+        assert used in code, used
+    script = tmp_path / 'walkthrough.py'
+    script.write_text('\n\n'.join(
+        f'# --- cell {i}\n{cell}' for i, cell in enumerate(cells, 1)))
+    work = tmp_path / 'work'
+    out = _sh([installed[0], str(script)], cwd=str(tmp_path), env=dict(
+        WALKTHROUGH_DATA_ROOT=shapes_root + os.sep,
+        WALKTHROUGH_WORK_DIR=str(work)))
+    import torch
+    saved = torch.load(work / 'epoch_1.pth', weights_only=True)
+    assert saved['meta']['iter'] == 2  # 8 images, batch 4
+    assert 'message_hub' in saved
+    assert list((work / 'outputs' / 'vis').glob('*.png'))
+    assert 'coco/segm_mAP' in out  # the evaluation after the epoch
+    assert 'FCIS with 5 classes' in out
+    assert 'fcis_r18-tiny_shapes' in out  # mim search
+    assert 'same predictions as cell 4: True' in out
+    # cell 4 prints "instances: N masks: (N, H, W) image: (H, W)"
+    found = re.search(r'instances: (\d+) masks: \((\d+), (\d+), (\d+)\) '
+                      r'image: \((\d+), (\d+)\)', out)
+    assert found, out[-3000:]
+    n, n_masks, h, w, img_h, img_w = map(int, found.groups())
+    assert (n_masks, h, w) == (n, img_h, img_w)
