@@ -77,16 +77,19 @@ def _sh(cmd, **kwargs):
     return out.stdout
 
 
-@pytest.fixture(scope='module')
-def installed(tmp_path_factory):
-    """(python, site-packages) of a venv holding a wheel install of a clean
-    copy of the repository (its tracked files)."""
+def _built_extension():
     if shutil.which('git') is None:
         pytest.skip('needs git to list the tracked files')
     ext = glob.glob(osp.join(REPO, 'mnc_mm', '_ext*.so'))
     if not ext:
         pytest.skip('needs the built extension mnc_mm/_ext*.so')
-    tmp = tmp_path_factory.mktemp('install')
+    return ext[0]
+
+
+def _venv_with_a_clone(tmp, editable):
+    """(python, site-packages) of a venv in ``tmp`` holding an install
+    (editable or a wheel) of ``tmp/clone``, a copy of the repository's
+    tracked files, built without the extension."""
     clone = tmp / 'clone'
     files = _sh(['git', 'ls-files', '-co', '--exclude-standard'],
                 cwd=REPO).split()
@@ -102,9 +105,30 @@ def installed(tmp_path_factory):
     with open(osp.join(site, 'test_env.pth'), 'w') as f:
         f.write(sysconfig.get_paths()['purelib'] + '\n')
     _sh([python, '-m', 'pip', 'install', '-q', '--no-build-isolation',
-         '--no-deps', '--ignore-installed', str(clone)],
-        cwd=str(tmp), env=dict(MNC_MM_WITH_OPS='0'))
-    shutil.copy2(ext[0], osp.join(site, 'mnc_mm'))
+         '--no-deps', '--ignore-installed'] + (['-e'] if editable else []) +
+        [str(clone)], cwd=str(tmp), env=dict(MNC_MM_WITH_OPS='0'))
+    return python, site
+
+
+@pytest.fixture(scope='module')
+def installed(tmp_path_factory):
+    """(python, site-packages, tmp) of a venv holding a wheel install of a
+    clean copy of the repository (its tracked files)."""
+    ext = _built_extension()
+    tmp = tmp_path_factory.mktemp('install')
+    python, site = _venv_with_a_clone(tmp, editable=False)
+    shutil.copy2(ext, osp.join(site, 'mnc_mm'))
+    return python, site, tmp
+
+
+@pytest.fixture(scope='module')
+def editable(tmp_path_factory):
+    """(python, site-packages, tmp) of a venv holding an editable install
+    (``make install``'s) of a clean copy of the repository."""
+    ext = _built_extension()
+    tmp = tmp_path_factory.mktemp('editable')
+    python, site = _venv_with_a_clone(tmp, editable=True)
+    shutil.copy2(ext, tmp / 'clone' / 'mnc_mm')
     return python, site, tmp
 
 
@@ -392,3 +416,27 @@ def test_walkthrough_cells_run(installed, shapes_root, tmp_path):
     assert found, out[-3000:]
     n, n_masks, h, w, img_h, img_w = map(int, found.groups())
     assert (n_masks, h, w) == (n, img_h, img_w)
+
+
+@pytest.mark.slow
+def test_editable_install_mnc_mm_base_and_mim_search(editable):
+    """``make install``'s editable install: mmengine's and mim's
+    ``get_installed_path`` look for ``site-packages/mnc_mm``, which a PEP 660
+    editable install does not have (docs/walkthrough.md says so). Passes
+    once that works; xfails on exactly that error."""
+    python, site, tmp = editable
+    child = tmp / 'child.py'
+    child.write_text("_base_ = ['mnc_mm::demo/fcis_r18-tiny_shapes.py']\n")
+    missing = osp.join(site, 'mnc_mm')
+    config = _run([python, '-c', 'import mnc_mm; from mmengine.config '
+                   f'import Config; Config.fromfile({str(child)!r})'],
+                  cwd=str(tmp))
+    search = _run(_mim(editable) + ['search', 'mnc_mm'], cwd=str(tmp))
+    for out in (config, search):
+        if out.returncode != 0 and missing in out.stderr and \
+                'FileNotFoundError' in out.stderr:
+            continue
+        assert out.returncode == 0, out.stderr[-3000:]
+    if config.returncode or search.returncode:
+        pytest.xfail(f'an editable install has no {missing}, where mmengine '
+                     "and mim look for mnc_mm's .mim files")
