@@ -21,6 +21,7 @@ import textwrap
 
 import pytest
 import yaml
+from test_tools.test_mmdet_entry_points import EVIL
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # The metafile entry the download tests give ``Weights``: the demo whose
@@ -258,9 +259,18 @@ def test_mim_download_writes_config_and_checkpoint(
     assert dumped.train_cfg == shipped.train_cfg
 
 
+def _loader_scope(loader):
+    """The ``with`` expression of a checkpoint loader: mmengine's own, or
+    mnc_mm's safe one (``checkpoint_io``)."""
+    return {'mmengine': 'contextlib.nullcontext()',
+            'checkpoint_io': 'checkpoint_io()'}[loader]
+
+
 # Run in the installed environment, in a fresh process: ``model`` is a
 # metafile name, so mmengine reads the config and Weights from mnc_mm/.mim.
 INFER = '''
+import contextlib
+
 import torch
 import mnc_mm  # makes the mnc_mm scope known to mmengine
 from mmdet.apis import DetInferencer
@@ -290,11 +300,9 @@ def test_det_inferencer_downloads_metafile_weights(
     $TORCH_HOME: through mmengine's http loader, and through ours
     (``checkpoint_io``: safe loading of a training checkpoint)."""
     torch_home = tmp_path / 'torch'
-    scope = ('checkpoint_io()' if loader == 'checkpoint_io'
-             else 'contextlib.nullcontext()')
-    code = ('import contextlib\n' + INFER).format(
-        scope=scope, args=f'model={DEMO_ENTRY!r}', ckpt=mim_trained[1],
-        image=_val_image(shapes_root))
+    code = INFER.format(
+        scope=_loader_scope(loader), args=f'model={DEMO_ENTRY!r}',
+        ckpt=mim_trained[1], image=_val_image(shapes_root))
     out = _sh([installed[0], '-c', code], cwd=str(tmp_path),
               env=dict(TORCH_HOME=str(torch_home)))
     assert 'PREDICTED' in out
@@ -317,31 +325,24 @@ def test_metafile_name_without_weights(installed, mim_trained, shapes_root,
     assert "but got {'weight'}" in download.stderr, download.stderr[-3000:]
     assert not list((tmp_path / 'dest').glob('*.pth'))
 
+    safe = _loader_scope('checkpoint_io')
     by_name = _run([installed[0], '-c', INFER.format(
-        scope='checkpoint_io()', args=f'model={DEMO_ENTRY!r}, '
-        f'weights={ckpt!r}', ckpt=ckpt, image=_val_image(shapes_root))],
-        cwd=str(tmp_path))
+        scope=safe, args=f'model={DEMO_ENTRY!r}, weights={ckpt!r}',
+        ckpt=ckpt, image=_val_image(shapes_root))], cwd=str(tmp_path))
     assert by_name.returncode != 0
     assert "KeyError: 'Weights'" in by_name.stderr, by_name.stderr[-3000:]
 
     model = f"get_config('mnc_mm::demo/{DEMO_ENTRY}.py')"
     code = 'from mmengine.hub import get_config\n' + INFER.format(
-        scope='checkpoint_io()', args=f'model={model}, weights={ckpt!r}',
-        ckpt=ckpt, image=_val_image(shapes_root))
+        scope=safe, args=f'model={model}, weights={ckpt!r}', ckpt=ckpt,
+        image=_val_image(shapes_root))
     assert 'PREDICTED' in _sh([installed[0], '-c', code], cwd=str(tmp_path))
 
 
-EVIL = '''
-import builtins, torch
-
-class Exploit:
-    def __reduce__(self):
-        return (builtins.open, ({marker!r}, 'w'))
-
-torch.save({{'state_dict': {{}}, 'x': Exploit()}}, {path!r})
-'''
 LOAD_URL = '''
+import contextlib
 import pickle
+
 import mnc_mm
 from mmengine.runner import CheckpointLoader
 from mnc_mm.utils import checkpoint_io
@@ -367,10 +368,9 @@ def test_weights_url_that_calls_a_function_is_refused(
     marker = tmp_path / 'ran'
     _sh([installed[0], '-c', EVIL.format(
         marker=str(marker), path=str(root / 'evil.pth'))])
-    scope = ('checkpoint_io()' if loader == 'checkpoint_io'
-             else 'contextlib.nullcontext()')
-    out = _sh([installed[0], '-c', 'import contextlib\n' + LOAD_URL.format(
-        scope=scope, url=f'{base}/evil.pth')], cwd=str(tmp_path),
+    out = _sh([installed[0], '-c', LOAD_URL.format(
+        scope=_loader_scope(loader), url=f'{base}/evil.pth')],
+        cwd=str(tmp_path),
         env=dict(TORCH_HOME=str(tmp_path / 'torch')))
     assert not marker.exists()
     assert 'REFUSED' in out and 'open' in out
