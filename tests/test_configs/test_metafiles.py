@@ -1,12 +1,15 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """model-index.yml and the metafiles agree with the configs on disk."""
 import glob
+import os
 import os.path as osp
 
 import yaml
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-METHODS = ('fcis', 'mnc')
+# every folder of configs but _base_: the two methods and the demo models
+FOLDERS = sorted(name for name in os.listdir(osp.join(REPO, 'configs'))
+                 if name != '_base_')
 
 
 def load(path):
@@ -18,9 +21,9 @@ def metafiles():
     return load('model-index.yml')['Import']
 
 
-def test_model_index_imports_one_metafile_per_method():
+def test_model_index_imports_one_metafile_per_config_folder():
     assert sorted(metafiles()) == sorted(
-        f'configs/{m}/metafile.yml' for m in METHODS)
+        f'configs/{f}/metafile.yml' for f in FOLDERS)
 
 
 def test_collections_follow_the_mmdet_schema():
