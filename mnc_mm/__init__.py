@@ -13,9 +13,11 @@ nothing is registered then.
 It also allow-lists, through torch's ``add_safe_globals``, exactly the
 mmengine and numpy types a training checkpoint holds, so mmdet's
 ``init_detector``/``DetInferencer`` load ``tools/train.py`` checkpoints with
-``weights_only=True`` (see :mod:`mnc_mm.utils.checkpoint`). mmengine's
-loaders and file backends stay as they are; our tools' error messages and
-atomic writes are scoped, see :func:`mnc_mm.utils.checkpoint_io`.
+``weights_only=True`` (see :mod:`mnc_mm.utils.checkpoint`), and loads
+``http(s)://`` checkpoints with ``weights_only=True`` too (mmengine's own
+URL loader unpickles anything). mmengine's other loaders and its file
+backends stay as they are; our tools' error messages and atomic writes are
+scoped, see :func:`mnc_mm.utils.checkpoint_io`.
 """
 import importlib.util
 
@@ -25,7 +27,9 @@ if importlib.util.find_spec('mmdet') is not None:
     from .utils.version_check import check_versions
     check_versions()
     from . import datasets, engine, evaluation, models, registry, utils  # noqa
-    from .utils.checkpoint import allow_checkpoint_globals
+    from .utils.checkpoint import (allow_checkpoint_globals,
+                                   register_safe_url_loader)
     allow_checkpoint_globals()
+    register_safe_url_loader()
 
 __all__ = ['__version__']

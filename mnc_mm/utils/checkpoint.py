@@ -11,11 +11,16 @@ exactly the globals such checkpoints contain with torch's own
 and keeps ``weights_only=True``: a pickle that calls anything else (a
 function, an arbitrary class) is still refused by torch.
 
-:func:`register_safe_checkpoint_loaders` routes mmengine's local-path and
-http(s) checkpoint schemes through :func:`safe_torch_load`, whose errors
-name the refused global and the file. Our tools enter
-:func:`mnc_mm.utils.checkpoint_io`, which registers it for the length of
-their run and restores mmengine's own loaders afterwards. URLs are
+mmengine 0.10.7 loads ``http(s)://`` checkpoints (``load_from``, a
+metafile's ``Weights`` in ``DetInferencer(model=NAME)``) with
+``torch.hub.load_state_dict_from_url``, whose ``weights_only`` defaults to
+False: any pickle on a server would run. ``import mnc_mm`` therefore routes
+those two schemes through :func:`load_from_url`
+(:func:`register_safe_url_loader`), for every model in the process.
+:func:`register_safe_checkpoint_loaders` also routes local paths through
+:func:`safe_torch_load`, whose errors name the refused global and the file;
+our tools enter :func:`mnc_mm.utils.checkpoint_io`, which registers it for
+the length of their run and restores the previous loaders afterwards. URLs are
 downloaded into torch's hub cache (``$TORCH_HOME/hub/checkpoints``) by
 torch.hub, which checks a ``-<sha256 prefix>`` in the file name; the size is
 checked against ``Content-Length``, and a file that fails a check or fails
@@ -304,6 +309,17 @@ def load_from_url(filename: str, map_location=None,
     return checkpoint
 
 
+def register_safe_url_loader() -> None:
+    """Route mmengine's ``http(s)://`` checkpoint loading through
+    :func:`load_from_url` (``weights_only=True``, size and hash checked)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), force=True)(
+            lambda filename, map_location=None: load_from_url(
+                filename, map_location))
+
+
 def register_safe_checkpoint_loaders() -> None:
     """Route mmengine's local and http(s) checkpoint loading through here."""
     from mmengine.runner.checkpoint import CheckpointLoader
@@ -311,7 +327,4 @@ def register_safe_checkpoint_loaders() -> None:
     CheckpointLoader.register_scheme(prefixes='', force=True)(
         lambda filename, map_location=None: safe_torch_load(
             filename, map_location))
-    CheckpointLoader.register_scheme(
-        prefixes=('http://', 'https://'), force=True)(
-            lambda filename, map_location=None: load_from_url(
-                filename, map_location))
+    register_safe_url_loader()

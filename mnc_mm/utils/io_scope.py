@@ -1,9 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Safe checkpoint loading and atomic local writes, in a scope.
 
-``import mnc_mm`` leaves mmengine's checkpoint loaders and file backends as
-they are, so any other model in the process (an mmdet Mask R-CNN, say)
-saves and loads exactly as without mnc_mm. Inside
+``import mnc_mm`` leaves mmengine's local checkpoint loader and file
+backends as they are, so any other model in the process (an mmdet Mask
+R-CNN, say) saves and loads local files exactly as without mnc_mm; only
+``http(s)://`` checkpoints are loaded safely for all
+(:func:`~mnc_mm.utils.checkpoint.register_safe_url_loader`). Inside
 ``with checkpoint_io():`` mmengine loads local and http(s) checkpoints with
 :func:`~mnc_mm.utils.checkpoint.safe_torch_load` (``weights_only=True`` plus
 the allow-list of mmengine checkpoint contents) and writes local files

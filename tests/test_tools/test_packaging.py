@@ -356,12 +356,7 @@ with {scope}:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('loader', [
-    'checkpoint_io',
-    pytest.param('mmengine', marks=pytest.mark.xfail(
-        strict=True, reason="mmengine 0.10.7's load_from_http loads with "
-        "torch.hub.load_state_dict_from_url(weights_only=False): a URL "
-        "outside checkpoint_io() runs its pickle"))])
+@pytest.mark.parametrize('loader', ['checkpoint_io', 'mmengine'])
 def test_weights_url_that_calls_a_function_is_refused(
         installed, http_server, tmp_path, loader):
     root, base = http_server

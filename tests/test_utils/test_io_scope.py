@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""``import mnc_mm`` leaves mmengine's checkpoint I/O alone; our scope
-changes it only while it lasts."""
+"""``import mnc_mm`` leaves mmengine's local checkpoint I/O alone and makes
+its URL loading safe; our scope changes the rest only while it lasts."""
 import os.path as osp
 import subprocess
 import sys
@@ -19,8 +19,9 @@ MASK_RCNN = osp.join(REPO, 'configs', 'demo', 'mask-rcnn_r18-tiny_shapes.py')
 
 def test_import_leaves_mask_rcnn_save_and_load_unchanged(tmp_path):
     """In a fresh process: the loaders and backends mmengine has before
-    ``import mnc_mm`` are the ones it has after, and an mmdet Mask R-CNN
-    saves and loads through them with the same weights."""
+    ``import mnc_mm`` are the ones it has after, but for the http(s)
+    loader, and an mmdet Mask R-CNN saves and loads through them with the
+    same weights."""
     code = textwrap.dedent(f'''
         import torch
         from mmengine.config import Config
@@ -32,14 +33,21 @@ def test_import_leaves_mask_rcnn_save_and_load_unchanged(tmp_path):
         from mmdet.utils import register_all_modules
 
         def io_state():
-            return (dict(CheckpointLoader._schemes),
+            schemes = dict(CheckpointLoader._schemes)
+            urls = schemes.pop('http://'), schemes.pop('https://')
+            assert urls[0] is urls[1], urls
+            return (schemes,
                     dict(registry_utils.backends),
                     dict(registry_utils.prefix_to_backends))
 
         register_all_modules()
         before = io_state()
+        mmengine_url_loader = CheckpointLoader._schemes['https://']
         import mnc_mm  # noqa: F401
         assert io_state() == before, 'import mnc_mm changed mmengine I/O'
+        url_loader = CheckpointLoader._schemes['https://']
+        assert url_loader is not mmengine_url_loader
+        assert 'load_from_url' in url_loader.__code__.co_names
 
         cfg = Config.fromfile({MASK_RCNN!r})
         torch.manual_seed(0)
