@@ -10,6 +10,8 @@ from mmengine.config import Config
 from torch import Tensor, nn
 from torch._dynamo.testing import CompileCounterWithBackend
 
+from mnc_mm.ops import ps_roi_max_avg_pool, ps_roi_pool, roi_warp
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ROI_HEADS = osp.join('mnc_mm', 'models', 'roi_heads')
 
@@ -131,6 +133,46 @@ def test_roi_head_passes_compile_once_for_any_number_of_rois(
             expected = model.roi_head.predict_passes(x, props, samples)
             _assert_same(compiled(x, props, samples), expected, atol=1e-5)
     assert counter.frame_count == 1
+
+
+class _OpsWithScaleAttribute(nn.Module):
+    """The ops reading ``spatial_scale`` from a float attribute, as the
+    heads do: (N, 2 * 3 * 3, H, W) maps, (R, 5) RoIs -> PS RoI pooling
+    (R, 2, 3, 3), its class-score form (R, 2, 3, 3) and RoI warping
+    (R, 18, 4, 4)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spatial_scale = 1. / 16
+
+    def forward(self, maps: Tensor, rois: Tensor):
+        return (ps_roi_pool(maps, rois, 2, 3, 3, self.spatial_scale),
+                ps_roi_max_avg_pool(maps, rois, 2, 1, 3, 3,
+                                    self.spatial_scale),
+                roi_warp(maps, rois, 4, self.spatial_scale))
+
+
+def test_ops_compile_dynamic_with_a_float_scale_attribute():
+    """Under ``dynamic=True`` dynamo makes the float attribute a SymFloat;
+    the Python scale check traces (``fullgraph=True``), the compiled
+    module matches eager on other sizes without recompiling, and
+    eager still refuses a non-finite scale."""
+    module = _OpsWithScaleAttribute()
+    counter = CompileCounterWithBackend('aot_eager')
+    compiled = torch.compile(module, backend=counter, dynamic=True,
+                             fullgraph=True)
+    compiles = []
+    for num, (height, width) in ((3, (6, 8)), (5, (9, 7))):
+        maps = torch.randn(1, 18, height, width)
+        rois = _rois(num, height * 16, width * 16, seed=num)
+        _assert_same(compiled(maps, rois), module(maps, rois), atol=1e-6)
+        compiles.append(counter.frame_count)
+    # dynamo traces the frame twice (it restarts once to specialise the
+    # scale the ops take as a constant), then never again
+    assert compiles[0] == compiles[1]
+    module.spatial_scale = float('inf')
+    with pytest.raises(ValueError, match='spatial_scale must be positive'):
+        module(maps, rois)
 
 
 class FCISRoIPredictor(nn.Module):
