@@ -40,11 +40,11 @@ def _tiny(method):
     return model.eval()
 
 
-def _test_path(model, samples):
+def _test_path(model):
     """Backbone, RPN proposals and RoI head up to the candidates of mask
-    voting, as a function of the image batch."""
+    voting, as a function of the image batch and its data samples."""
 
-    def run(imgs):
+    def run(imgs, samples):
         x = model.extract_feat(imgs)
         proposals = model.rpn_head.predict(x, samples, rescale=False)
         return model.roi_head.predict_passes(x, proposals, samples)
@@ -67,47 +67,70 @@ def _assert_same(actual, expected, atol):
 @pytest.mark.parametrize('method', ['fcis', 'mnc'])
 def test_test_path_compiles_and_matches_eager(method, synthetic_batch):
     """torch.compile of backbone + RPN + RoI head up to mask voting: same
-    candidates as eager; it breaks the graph only in the RPN's proposal
-    selection (``nonzero`` of the size filter, mmcv's ``batched_nms``),
-    never in the RoI heads."""
+    candidates as eager; by default dynamo breaks the graph only at the
+    RPN's NMS (``mnc_mm::masked_nms``, whose output size depends on the
+    data), nowhere else."""
     model = _tiny(method)
     imgs, samples = synthetic_batch(num_imgs=1, size=(64, 96),
                                     with_gt=False)
-    run = _test_path(model, samples)
+    run = _test_path(model)
     with torch.no_grad():
-        expected = run(imgs)
-        actual = torch.compile(run, backend='aot_eager')(imgs)
-        explained = torch._dynamo.explain(run)(imgs)
+        expected = run(imgs, samples)
+        actual = torch.compile(run, backend='aot_eager')(imgs, samples)
+        explained = torch._dynamo.explain(run)(imgs, samples)
     boxes = expected[0]
     assert len(boxes) == 2 and boxes[0][0].size(0) > 0  # two passes, RoIs
     _assert_same(actual, expected, atol=1e-5)
-    frames = [frame.filename for reason in explained.break_reasons
-              for frame in reason.user_stack]
-    assert explained.graph_break_count > 0  # the RPN's NMS breaks it
-    assert not [f for f in frames if ROI_HEADS in f], frames
+    reasons = [reason.reason for reason in explained.break_reasons]
+    assert explained.graph_break_count > 0
+    assert all('mnc_mm.masked_nms' in r for r in reasons), reasons
 
 
 @pytest.mark.parametrize('method', ['fcis', 'mnc'])
-def test_rpn_proposals_compile_with_captured_dynamic_shapes(
+def test_test_path_is_one_graph_with_captured_dynamic_shapes(
         method, synthetic_batch):
-    """With dynamo capturing data-dependent shapes (``nonzero`` of the
-    size filter) the proposal selection traces up to mmcv's NMS (no size
-    test in Python guards on the unbacked count) and matches eager."""
+    """With dynamo capturing data-dependent output sizes (the number of
+    proposals NMS keeps) the whole test path up to mask voting is one
+    graph (``fullgraph=True`` raises at any break) for a batch of two
+    images, and matches eager."""
     model = _tiny(method)
-    imgs, samples = synthetic_batch(num_imgs=1, size=(64, 96),
+    imgs, samples = synthetic_batch(num_imgs=2, size=(64, 96),
                                     with_gt=False)
-
-    def proposals(x):
-        return [(p.bboxes, p.scores, p.anchor_inds) for p in
-                model.rpn_head.predict(x, samples, rescale=False)]
-
+    run = _test_path(model)
+    counter = CompileCounterWithBackend('aot_eager')
     with torch.no_grad(), torch._dynamo.config.patch(
             capture_dynamic_output_shape_ops=True):
-        x = model.extract_feat(imgs)
-        expected = proposals(x)
-        actual = torch.compile(proposals, backend='aot_eager')(x)
-    assert expected[0][0].size(0) > 0
+        expected = run(imgs, samples)
+        actual = torch.compile(run, backend=counter, fullgraph=True)(
+            imgs, samples)
+    assert expected[0][0][1].size(0) > 0  # RoIs of the second image
     _assert_same(actual, expected, atol=1e-5)
+    assert counter.frame_count == 1
+
+
+@pytest.mark.parametrize('method', ['fcis', 'mnc'])
+def test_test_path_compiles_with_dynamic_shapes(method, synthetic_batch):
+    """``torch.compile(dynamic=True, fullgraph=True)`` of the test path
+    (dynamo capturing data-dependent output sizes): the ops' scale check
+    traces on the SymFloat attribute, the RPN's selection through the NMS
+    op; run on two image sizes without recompiling, matching eager."""
+    model = _tiny(method)
+    run = _test_path(model)
+    counter = CompileCounterWithBackend('aot_eager')
+    compiled = torch.compile(run, backend=counter, dynamic=True,
+                             fullgraph=True)
+    compiles = []
+    with torch.no_grad(), torch._dynamo.config.patch(
+            capture_dynamic_output_shape_ops=True):
+        for size in ((64, 96), (48, 80)):
+            imgs, samples = synthetic_batch(num_imgs=1, size=size,
+                                            with_gt=False)
+            expected = run(imgs, samples)
+            assert expected[0][0][0].size(0) > 0
+            _assert_same(compiled(imgs, samples), expected, atol=1e-5)
+            compiles.append(counter.frame_count)
+    # the first call traces twice (a restart specialises the ops' scale)
+    assert compiles[0] == compiles[1]
 
 
 @pytest.mark.parametrize('method', ['fcis', 'mnc'])
