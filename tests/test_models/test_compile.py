@@ -158,6 +158,45 @@ def test_roi_head_passes_compile_once_for_any_number_of_rois(
     assert counter.frame_count == 1
 
 
+class _TestPath(nn.Module):
+    """:func:`_test_path` as a module of the image batch (the data samples
+    fixed), for ``torch.export``."""
+
+    def __init__(self, model: nn.Module, samples) -> None:
+        super().__init__()
+        self.model = model
+        self.samples = samples
+
+    def forward(self, imgs: Tensor):
+        return _test_path(self.model)(imgs, self.samples)
+
+
+@pytest.mark.parametrize('method,op', [('fcis', 'ps_roi_pool'),
+                                       ('mnc', 'roi_warp')])
+def test_test_path_exports(method, op, synthetic_batch):
+    """torch.export of backbone + RPN + RoI head up to mask voting for one
+    image size: the number of proposals NMS keeps is a data-dependent size
+    in the program, which runs on other images (other proposal counts)
+    and matches eager."""
+    model = _tiny(method)
+    imgs, samples = synthetic_batch(num_imgs=1, size=(64, 96),
+                                    with_gt=False)
+    module = _TestPath(model, samples).eval()
+    counts = set()
+    with torch.no_grad():
+        program = torch.export.export(module, (imgs, ))
+        for seed in (0, 1, 2):
+            imgs, _ = synthetic_batch(num_imgs=1, size=(64, 96),
+                                      with_gt=False, seed=seed)
+            expected = module(imgs)
+            _assert_same(program.module()(imgs), expected, atol=1e-5)
+            counts.add(expected[0][0][0].size(0))
+    assert len(counts) > 1, counts  # a size the export did not see
+    targets = {str(node.target) for node in program.graph.nodes}
+    assert {'mnc_mm.masked_nms.default',
+            f'mnc_mm.{op}.default'} <= targets, targets
+
+
 class _OpsWithScaleAttribute(nn.Module):
     """The ops reading ``spatial_scale`` from a float attribute, as the
     heads do: (N, 2 * 3 * 3, H, W) maps, (R, 5) RoIs -> PS RoI pooling
