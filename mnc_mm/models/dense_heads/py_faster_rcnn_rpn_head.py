@@ -214,8 +214,8 @@ class PyFasterRCNNRPNHead(RPNHead):
         order = scores.masked_fill(~valid, float('-inf')).argsort(
             descending=True, stable=True)
         nms_pre = cfg.get('nms_pre', -1)
-        if nms_pre > 0:  # a slice past the end keeps all: no size test
-            order = order[:nms_pre]
+        if nms_pre > 0:  # sym_min: no guard on the anchor count
+            order = order[:torch.sym_min(order.size(0), nms_pre)]
         keep = masked_nms(fixed[order], scores[order], valid[order],
                           **self._nms_args(cfg.nms))
         inds = order[keep[:cfg.max_per_img]]
