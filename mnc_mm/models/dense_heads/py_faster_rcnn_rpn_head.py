@@ -235,7 +235,8 @@ class PyFasterRCNNRPNHead(RPNHead):
         'nms' (mmcv's NMS; one class, so class-agnostic)."""
         unknown = set(nms_cfg) - {'type', 'iou_threshold', 'offset',
                                   'class_agnostic'}
-        if nms_cfg.get('type', 'nms') != 'nms' or unknown:
+        if nms_cfg.get('type', 'nms') != 'nms' or unknown or \
+                'iou_threshold' not in nms_cfg:
             raise ValueError(
                 "PyFasterRCNNRPNHead: nms must be dict(type='nms', "
                 f"iou_threshold=..., offset=0 or 1), got {dict(nms_cfg)}")

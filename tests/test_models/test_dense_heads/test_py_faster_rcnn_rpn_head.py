@@ -208,8 +208,11 @@ def test_masked_size_filter_keeps_what_filtering_first_kept(
         assert len(out) == 0
 
 
-def test_nms_cfg_other_than_mmcv_nms_is_refused():
+@pytest.mark.parametrize('nms', [dict(type='soft_nms', iou_threshold=0.7),
+                                 dict(type='nms', offset=1),
+                                 dict(type='nms', iou_threshold=0.7, sigma=1)])
+def test_nms_cfg_other_than_mmcv_nms_is_refused(nms):
     cfg = _cfg(min_size=0)
-    cfg.nms = dict(type='soft_nms', iou_threshold=0.7)
+    cfg.nms = nms
     with pytest.raises(ValueError, match="nms must be dict\\(type='nms'"):
         _proposals(_head(), [0.9, 0.8], BOXES[:2], cfg)
