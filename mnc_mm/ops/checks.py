@@ -35,12 +35,22 @@ def check_positive_int(op: str, name: str, value) -> int:
 
 
 def check_spatial_scale(op: str, spatial_scale) -> float:
-    """``spatial_scale`` (feature cells per image pixel) must be > 0."""
+    """``spatial_scale`` (feature cells per image pixel) must be > 0 and
+    finite.
+
+    The range is tested by comparisons, not ``math.isfinite``: under
+    ``torch.compile(dynamic=True)`` dynamo reads a float attribute of a
+    module (``self.spatial_scale``) as a symbolic ``SymFloat``, and
+    ``math.isfinite`` of one does not trace (a graph break at every op
+    call), while ``0 < s < inf`` (False for nan and inf alike) becomes a
+    guard. The op call then specialises the graph on the value; the C++
+    op checks it again.
+    """
     if isinstance(spatial_scale, bool) or not isinstance(
             spatial_scale, (int, float)):
         raise TypeError(f'{op}: spatial_scale must be a float, got '
                         f'{type(spatial_scale).__name__} {spatial_scale!r}')
-    if not (math.isfinite(spatial_scale) and spatial_scale > 0):
+    if not 0 < spatial_scale < math.inf:
         raise ValueError(f'{op}: spatial_scale must be positive and finite, '
                          f'got {spatial_scale!r}')
     return float(spatial_scale)

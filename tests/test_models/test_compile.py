@@ -10,6 +10,8 @@ from mmengine.config import Config
 from torch import Tensor, nn
 from torch._dynamo.testing import CompileCounterWithBackend
 
+from mnc_mm.ops import ps_roi_max_avg_pool, ps_roi_pool, roi_warp
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ROI_HEADS = osp.join('mnc_mm', 'models', 'roi_heads')
 
@@ -38,11 +40,11 @@ def _tiny(method):
     return model.eval()
 
 
-def _test_path(model, samples):
+def _test_path(model):
     """Backbone, RPN proposals and RoI head up to the candidates of mask
-    voting, as a function of the image batch."""
+    voting, as a function of the image batch and its data samples."""
 
-    def run(imgs):
+    def run(imgs, samples):
         x = model.extract_feat(imgs)
         proposals = model.rpn_head.predict(x, samples, rescale=False)
         return model.roi_head.predict_passes(x, proposals, samples)
@@ -65,47 +67,70 @@ def _assert_same(actual, expected, atol):
 @pytest.mark.parametrize('method', ['fcis', 'mnc'])
 def test_test_path_compiles_and_matches_eager(method, synthetic_batch):
     """torch.compile of backbone + RPN + RoI head up to mask voting: same
-    candidates as eager; it breaks the graph only in the RPN's proposal
-    selection (``nonzero`` of the size filter, mmcv's ``batched_nms``),
-    never in the RoI heads."""
+    candidates as eager; by default dynamo breaks the graph only at the
+    RPN's NMS (``mnc_mm::masked_nms``, whose output size depends on the
+    data), nowhere else."""
     model = _tiny(method)
     imgs, samples = synthetic_batch(num_imgs=1, size=(64, 96),
                                     with_gt=False)
-    run = _test_path(model, samples)
+    run = _test_path(model)
     with torch.no_grad():
-        expected = run(imgs)
-        actual = torch.compile(run, backend='aot_eager')(imgs)
-        explained = torch._dynamo.explain(run)(imgs)
+        expected = run(imgs, samples)
+        actual = torch.compile(run, backend='aot_eager')(imgs, samples)
+        explained = torch._dynamo.explain(run)(imgs, samples)
     boxes = expected[0]
     assert len(boxes) == 2 and boxes[0][0].size(0) > 0  # two passes, RoIs
     _assert_same(actual, expected, atol=1e-5)
-    frames = [frame.filename for reason in explained.break_reasons
-              for frame in reason.user_stack]
-    assert explained.graph_break_count > 0  # the RPN's NMS breaks it
-    assert not [f for f in frames if ROI_HEADS in f], frames
+    reasons = [reason.reason for reason in explained.break_reasons]
+    assert explained.graph_break_count > 0
+    assert all('mnc_mm.masked_nms' in r for r in reasons), reasons
 
 
 @pytest.mark.parametrize('method', ['fcis', 'mnc'])
-def test_rpn_proposals_compile_with_captured_dynamic_shapes(
+def test_test_path_is_one_graph_with_captured_dynamic_shapes(
         method, synthetic_batch):
-    """With dynamo capturing data-dependent shapes (``nonzero`` of the
-    size filter) the proposal selection traces up to mmcv's NMS (no size
-    test in Python guards on the unbacked count) and matches eager."""
+    """With dynamo capturing data-dependent output sizes (the number of
+    proposals NMS keeps) the whole test path up to mask voting is one
+    graph (``fullgraph=True`` raises at any break) for a batch of two
+    images, and matches eager."""
     model = _tiny(method)
-    imgs, samples = synthetic_batch(num_imgs=1, size=(64, 96),
+    imgs, samples = synthetic_batch(num_imgs=2, size=(64, 96),
                                     with_gt=False)
-
-    def proposals(x):
-        return [(p.bboxes, p.scores, p.anchor_inds) for p in
-                model.rpn_head.predict(x, samples, rescale=False)]
-
+    run = _test_path(model)
+    counter = CompileCounterWithBackend('aot_eager')
     with torch.no_grad(), torch._dynamo.config.patch(
             capture_dynamic_output_shape_ops=True):
-        x = model.extract_feat(imgs)
-        expected = proposals(x)
-        actual = torch.compile(proposals, backend='aot_eager')(x)
-    assert expected[0][0].size(0) > 0
+        expected = run(imgs, samples)
+        actual = torch.compile(run, backend=counter, fullgraph=True)(
+            imgs, samples)
+    assert expected[0][0][1].size(0) > 0  # RoIs of the second image
     _assert_same(actual, expected, atol=1e-5)
+    assert counter.frame_count == 1
+
+
+@pytest.mark.parametrize('method', ['fcis', 'mnc'])
+def test_test_path_compiles_with_dynamic_shapes(method, synthetic_batch):
+    """``torch.compile(dynamic=True, fullgraph=True)`` of the test path
+    (dynamo capturing data-dependent output sizes): the ops' scale check
+    traces on the SymFloat attribute, the RPN's selection through the NMS
+    op; run on two image sizes without recompiling, matching eager."""
+    model = _tiny(method)
+    run = _test_path(model)
+    counter = CompileCounterWithBackend('aot_eager')
+    compiled = torch.compile(run, backend=counter, dynamic=True,
+                             fullgraph=True)
+    compiles = []
+    with torch.no_grad(), torch._dynamo.config.patch(
+            capture_dynamic_output_shape_ops=True):
+        for size in ((64, 96), (48, 80)):
+            imgs, samples = synthetic_batch(num_imgs=1, size=size,
+                                            with_gt=False)
+            expected = run(imgs, samples)
+            assert expected[0][0][0].size(0) > 0
+            _assert_same(compiled(imgs, samples), expected, atol=1e-5)
+            compiles.append(counter.frame_count)
+    # the first call traces twice (a restart specialises the ops' scale)
+    assert compiles[0] == compiles[1]
 
 
 @pytest.mark.parametrize('method', ['fcis', 'mnc'])
@@ -131,6 +156,85 @@ def test_roi_head_passes_compile_once_for_any_number_of_rois(
             expected = model.roi_head.predict_passes(x, props, samples)
             _assert_same(compiled(x, props, samples), expected, atol=1e-5)
     assert counter.frame_count == 1
+
+
+class _TestPath(nn.Module):
+    """:func:`_test_path` as a module of the image batch (the data samples
+    fixed), for ``torch.export``."""
+
+    def __init__(self, model: nn.Module, samples) -> None:
+        super().__init__()
+        self.model = model
+        self.samples = samples
+
+    def forward(self, imgs: Tensor):
+        return _test_path(self.model)(imgs, self.samples)
+
+
+@pytest.mark.parametrize('method,op', [('fcis', 'ps_roi_pool'),
+                                       ('mnc', 'roi_warp')])
+def test_test_path_exports(method, op, synthetic_batch):
+    """torch.export of backbone + RPN + RoI head up to mask voting for one
+    image size: the number of proposals NMS keeps is a data-dependent size
+    in the program, which runs on other images (other proposal counts)
+    and matches eager."""
+    model = _tiny(method)
+    imgs, samples = synthetic_batch(num_imgs=1, size=(64, 96),
+                                    with_gt=False)
+    module = _TestPath(model, samples).eval()
+    counts = set()
+    with torch.no_grad():
+        program = torch.export.export(module, (imgs, ))
+        for seed in (0, 1, 2):
+            imgs, _ = synthetic_batch(num_imgs=1, size=(64, 96),
+                                      with_gt=False, seed=seed)
+            expected = module(imgs)
+            _assert_same(program.module()(imgs), expected, atol=1e-5)
+            counts.add(expected[0][0][0].size(0))
+    assert len(counts) > 1, counts  # a size the export did not see
+    targets = {str(node.target) for node in program.graph.nodes}
+    assert {'mnc_mm.masked_nms.default',
+            f'mnc_mm.{op}.default'} <= targets, targets
+
+
+class _OpsWithScaleAttribute(nn.Module):
+    """The ops reading ``spatial_scale`` from a float attribute, as the
+    heads do: (N, 2 * 3 * 3, H, W) maps, (R, 5) RoIs -> PS RoI pooling
+    (R, 2, 3, 3), its class-score form (R, 2, 3, 3) and RoI warping
+    (R, 18, 4, 4)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spatial_scale = 1. / 16
+
+    def forward(self, maps: Tensor, rois: Tensor):
+        return (ps_roi_pool(maps, rois, 2, 3, 3, self.spatial_scale),
+                ps_roi_max_avg_pool(maps, rois, 2, 1, 3, 3,
+                                    self.spatial_scale),
+                roi_warp(maps, rois, 4, self.spatial_scale))
+
+
+def test_ops_compile_dynamic_with_a_float_scale_attribute():
+    """Under ``dynamic=True`` dynamo makes the float attribute a SymFloat;
+    the Python scale check traces (``fullgraph=True``), the compiled
+    module matches eager on other sizes without recompiling, and
+    eager still refuses a non-finite scale."""
+    module = _OpsWithScaleAttribute()
+    counter = CompileCounterWithBackend('aot_eager')
+    compiled = torch.compile(module, backend=counter, dynamic=True,
+                             fullgraph=True)
+    compiles = []
+    for num, (height, width) in ((3, (6, 8)), (5, (9, 7))):
+        maps = torch.randn(1, 18, height, width)
+        rois = _rois(num, height * 16, width * 16, seed=num)
+        _assert_same(compiled(maps, rois), module(maps, rois), atol=1e-6)
+        compiles.append(counter.frame_count)
+    # dynamo traces the frame twice (it restarts once to specialise the
+    # scale the ops take as a constant), then never again
+    assert compiles[0] == compiles[1]
+    module.spatial_scale = float('inf')
+    with pytest.raises(ValueError, match='spatial_scale must be positive'):
+        module(maps, rois)
 
 
 class FCISRoIPredictor(nn.Module):

@@ -4,7 +4,6 @@ proposals that can carry box gradients (MNC)."""
 from typing import List, Optional, Tuple
 
 import torch
-from mmcv.ops import batched_nms
 from mmdet.models.dense_heads import RPNHead
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.registry import MODELS
@@ -16,6 +15,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..layers import clip_grad
+from ..layers.nms import masked_nms
 from ..task_modules import to_inclusive
 
 
@@ -38,8 +38,11 @@ class PyFasterRCNNRPNHead(RPNHead):
     shorter (``x2 - x1 + 1``) than ``min_bbox_size`` pixels of the network
     input (FCIS), or of the original image when ``scale_min_bbox_size``
     (MNC: the size times the resize factor); keep the ``nms_pre`` best;
-    NMS (``nms`` cfg, ``offset=1`` for the +1 IoU); keep the
-    ``max_per_img`` best. Selection and NMS never see gradients; with
+    NMS (``nms`` cfg of type 'nms', ``offset=1`` for the +1 IoU); keep the
+    ``max_per_img`` best. The size filter is a mask and the NMS the op
+    ``mnc_mm::masked_nms``, so ``torch.compile`` traces the selection
+    (one graph with ``capture_dynamic_output_shape_ops``: the number kept
+    depends on the data). Selection and NMS never see gradients; with
     ``box_grad`` the kept boxes are the decoded coordinates themselves, so
     a loss on them reaches ``rpn_reg`` through the decode (the exact chain
     rule; the official layer gates clipped proposals and border anchors to
@@ -204,21 +207,38 @@ class PyFasterRCNNRPNHead(RPNHead):
         fixed = boxes.detach()
         valid = (((fixed[:, 2] - fixed[:, 0] + 1) >= min_size * sx) &
                  ((fixed[:, 3] - fixed[:, 1] + 1) >= min_size * sy))
-        inds = valid.nonzero(as_tuple=False).squeeze(1)
+        # the size filter masks instead of indexing (no nonzero, so no
+        # data-dependent size before NMS): the small boxes sort last and
+        # masked_nms drops them, so the nms_pre best valid boxes reach NMS
+        # as after filtering; stable: equal scores keep the anchor order
+        order = scores.masked_fill(~valid, float('-inf')).argsort(
+            descending=True, stable=True)
         nms_pre = cfg.get('nms_pre', -1)
-        order = scores[inds].argsort(descending=True)
-        if nms_pre > 0:  # a slice past the end keeps all: no size test
-            order = order[:nms_pre]
-        inds = inds[order]
-        # one class, so class-agnostic: the same boxes kept, and mmcv's
-        # class-agnostic path takes zero boxes, so no size test is needed
-        _, keep = batched_nms(fixed[inds], scores[inds],
-                              inds.new_zeros(inds.numel()),
-                              dict(cfg.nms, class_agnostic=True))
-        inds = inds[keep[:cfg.max_per_img]]
+        if nms_pre > 0:  # sym_min: no guard on the anchor count
+            order = order[:torch.sym_min(order.size(0), nms_pre)]
+        keep = masked_nms(fixed[order], scores[order], valid[order],
+                          **self._nms_args(cfg.nms))
+        inds = order[keep[:cfg.max_per_img]]
         results = InstanceData()
-        results.bboxes = boxes[inds]
-        results.scores = scores[inds]
-        results.labels = inds.new_zeros(inds.numel())
-        results.anchor_inds = inds
+        # set_field, not attribute assignment: InstanceData's length check
+        # (``len(self) > 0``) is undecidable to torch.compile on the
+        # data-dependent number of kept boxes, which all four have
+        for name, value in (('bboxes', boxes[inds]), ('scores', scores[inds]),
+                            ('labels', inds.new_zeros(inds.numel())),
+                            ('anchor_inds', inds)):
+            results.set_field(value, name)
         return results
+
+    @staticmethod
+    def _nms_args(nms_cfg: dict) -> dict:
+        """``iou_threshold`` and ``offset`` of an ``nms`` cfg of type
+        'nms' (mmcv's NMS; one class, so class-agnostic)."""
+        unknown = set(nms_cfg) - {'type', 'iou_threshold', 'offset',
+                                  'class_agnostic'}
+        if nms_cfg.get('type', 'nms') != 'nms' or unknown or \
+                'iou_threshold' not in nms_cfg:
+            raise ValueError(
+                "PyFasterRCNNRPNHead: nms must be dict(type='nms', "
+                f"iou_threshold=..., offset=0 or 1), got {dict(nms_cfg)}")
+        return dict(iou_threshold=float(nms_cfg['iou_threshold']),
+                    offset=int(nms_cfg.get('offset', 0)))

@@ -192,8 +192,6 @@ def resize_masks_top_left(masks: Tensor, size: int) -> Tensor:
         raise ValueError('masks must be (R, m, m), got '
                          f'{tuple(masks.shape)}')
     num, m = masks.size(0), masks.size(1)
-    if num == 0:
-        return masks.new_zeros((0, size, size))
     boxes = masks.new_tensor([0., 0., m, m]).expand(num, 4)
     index = torch.arange(num, dtype=masks.dtype, device=masks.device)
     rois = torch.cat([index[:, None], boxes], dim=1)

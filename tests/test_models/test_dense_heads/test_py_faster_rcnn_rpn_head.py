@@ -141,3 +141,78 @@ def test_targets_use_inclusive_gt_boxes_of_one_class():
                            labels=torch.tensor([0]))
     losses = head.loss_by_feat(cls_scores, bbox_preds, [shifted], [meta])
     assert float(sum(losses['loss_rpn_bbox']).detach()) > 0
+
+
+def _filter_then_nms(head, cls_score, bbox_pred, meta, cfg):
+    """The proposal selection indexing the size filter's ``nonzero`` first
+    (the form before the masked one): anchor indices kept, in order."""
+    from mmcv.ops import batched_nms
+    num_anchors = head.num_base_priors
+    height, width = cls_score.shape[-2:]
+    anchors = head.prior_generator.grid_priors([(height, width)],
+                                               device='cpu')[0]
+    scores = cls_score[0].permute(1, 2, 0).reshape(-1, 2).softmax(-1)[:, 0]
+    deltas = bbox_pred[0].permute(1, 2, 0).reshape(-1, 4)
+    assert len(anchors) == len(scores) == height * width * num_anchors
+    boxes = head.bbox_coder.decode(anchors, deltas,
+                                   max_shape=meta['img_shape'])
+    sx, sy = meta['scale_factor'] if cfg.scale_min_bbox_size else (1, 1)
+    size = boxes[:, 2:] - boxes[:, :2] + 1
+    valid = ((size[:, 0] >= cfg.min_bbox_size * sx) &
+             (size[:, 1] >= cfg.min_bbox_size * sy))
+    inds = valid.nonzero().squeeze(1)
+    inds = inds[scores[inds].argsort(descending=True, stable=True)]
+    if cfg.nms_pre > 0:
+        inds = inds[:cfg.nms_pre]
+    _, keep = batched_nms(boxes[inds], scores[inds],
+                          inds.new_zeros(len(inds)),
+                          dict(cfg.nms, class_agnostic=True))
+    return inds[keep[:cfg.max_per_img]], valid
+
+
+@pytest.mark.parametrize(
+    'min_size,scale,nms_pre,max_per_img',
+    [(16, False, 100, 50), (8, True, 60, 300), (24, False, -1, 300),
+     (0, False, -1, 300), (4000, False, 100, 50)],
+    ids=['nms-pre-cut', 'scaled-size', 'small-boxes-reach-nms', 'all',
+         'none-valid'])
+def test_masked_size_filter_keeps_what_filtering_first_kept(
+        min_size, scale, nms_pre, max_per_img):
+    """The size filter as a mask (small boxes sort last, masked_nms drops
+    them) keeps the same proposals, in the same order, as indexing the
+    valid boxes first: random scores and deltas on 9 anchors x 6 x 8
+    cells, clipped to the image (so many small boxes)."""
+    head = PyFasterRCNNRPNHead(
+        in_channels=4, feat_channels=4,
+        anchor_generator=dict(
+            type='PyFasterRCNNAnchorGenerator', strides=[16],
+            ratios=[0.5, 1.0, 2.0], scales=[2, 4, 8]),
+        bbox_coder=dict(type='PlusOneDeltaXYWHBBoxCoder'),
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False))
+    gen = torch.Generator().manual_seed(min_size)
+    cls_score = torch.randn(1, 18, 6, 8, generator=gen)
+    bbox_pred = torch.randn(1, 36, 6, 8, generator=gen) * 0.5
+    cfg = ConfigDict(nms_pre=nms_pre, max_per_img=max_per_img,
+                     min_bbox_size=min_size, scale_min_bbox_size=scale,
+                     nms=dict(type='nms', iou_threshold=0.7, offset=1))
+    expected, valid = _filter_then_nms(head, cls_score, bbox_pred, META,
+                                       cfg)
+    out = head.proposals_by_feat([cls_score], [bbox_pred], [META], cfg)[0]
+    assert out.anchor_inds.tolist() == expected.tolist()
+    assert len(out) == len(out.bboxes) == len(out.scores) == len(expected)
+    if min_size == 16:  # the filter and the nms_pre cut both bite
+        assert 0 < valid.sum() < len(valid) and valid.sum() > nms_pre
+    if min_size == 24:  # masked_nms sees (and must drop) small boxes
+        assert 0 < valid.sum() < len(valid) / 2
+    if min_size == 4000:
+        assert len(out) == 0
+
+
+@pytest.mark.parametrize('nms', [dict(type='soft_nms', iou_threshold=0.7),
+                                 dict(type='nms', offset=1),
+                                 dict(type='nms', iou_threshold=0.7, sigma=1)])
+def test_nms_cfg_other_than_mmcv_nms_is_refused(nms):
+    cfg = _cfg(min_size=0)
+    cfg.nms = nms
+    with pytest.raises(ValueError, match="nms must be dict\\(type='nms'"):
+        _proposals(_head(), [0.9, 0.8], BOXES[:2], cfg)

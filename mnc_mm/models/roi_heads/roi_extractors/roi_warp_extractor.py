@@ -2,7 +2,7 @@
 """MNC's RoI warping (daijifeng001/caffe-mnc
 src/caffe/layers/roi_warping_layer.cu (ROIWarpingForward); daijifeng001/MNC
 models/VGG16/mnc_5stage/test.prototxt) as an mmdet RoI extractor."""
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 from mmdet.registry import MODELS
@@ -40,6 +40,17 @@ class RoIWarpExtractor(SingleRoIExtractor):
             layer_type, str) else layer_type
         return nn.ModuleList(
             [layer_cls(spatial_scale=1 / s, **cfg) for s in featmap_strides])
+
+    def forward(self, feats: Tuple[Tensor], rois: Tensor,
+                roi_scale_factor: Optional[float] = None) -> Tensor:
+        """mmdet's ``forward``; one level goes straight to the layer, which
+        takes zero RoIs (mmdet returns zeros there after a ``len(rois) ==
+        0`` test that ``torch.compile`` cannot decide on a data-dependent
+        number of proposals; it ignores ``roi_scale_factor`` on one level
+        too)."""
+        if len(feats) == 1:
+            return self.roi_layers[0](feats[0], rois.type_as(feats[0]))
+        return super().forward(feats, rois, roi_scale_factor)
 
     def forward_direct(self, feats: Tuple[Tensor], rois: Tensor) -> Tensor:
         """Warp each RoI straight to ``output_size`` (one sample per cell,
