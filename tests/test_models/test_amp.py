@@ -122,6 +122,39 @@ def test_roi_outputs_under_autocast_match_float32(method, synthetic_batch):
     assert torch.isfinite(pred.pred_instances.scores).all()
 
 
+@pytest.mark.parametrize('method', ['fcis', 'mnc'])
+def test_probabilities_of_bf16_logits_are_float32(method, synthetic_batch):
+    """Under autocast the heads' logits are bf16 but the class and mask
+    probabilities that mask voting ranks are their float32 softmax /
+    sigmoid (bf16 scores tie and inflate the detections)."""
+    model = tiny_model(method).eval()
+    imgs, samples = synthetic_batch(num_imgs=1, size=(96, 96))
+    data = model.data_preprocessor(dict(inputs=list(imgs),
+                                        data_samples=samples))
+    proposals = [InstanceData(bboxes=torch.tensor(
+        [[8., 10., 36., 34.], [52., 26., 81., 55.], [20., 20., 70., 60.]]))]
+    head = model.roi_head
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        x = model.extract_feat(data['inputs'])
+        _, masks, probs = head.predict_passes(x, proposals,
+                                              data['data_samples'])
+        if method == 'fcis':
+            maps = head.mask_head.score_maps(x[-1])
+            rois = torch.cat([torch.zeros(3, 1), proposals[0].bboxes], 1)
+            outs = head.mask_head.assemble(maps, rois)
+            logits, mask_logits = outs['cls_score'], outs['seg_logits']
+            expected_mask = mask_logits.float().softmax(dim=1)[:, 1]
+        else:
+            stage = head._predict_stages(x, [proposals[0].bboxes],
+                                         [samples[0].metainfo])[0]
+            logits, mask_logits = stage['seg_cls_score'], stage['mask_logits']
+            expected_mask = mask_logits.float().sigmoid()
+    assert logits.dtype == mask_logits.dtype == torch.bfloat16
+    assert {t.dtype for t in masks + probs} == {torch.float32}
+    torch.testing.assert_close(probs[0], logits.float().softmax(dim=1))
+    torch.testing.assert_close(masks[0], expected_mask)
+
+
 def _flatten(outs):
     if isinstance(outs, torch.Tensor):
         return [outs]

@@ -1,0 +1,23 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The dtype the heads turn logits into probabilities in."""
+import torch
+from torch import Tensor
+
+
+def at_least_float32(logits: Tensor) -> Tensor:
+    """``logits`` in float32 if they are float16 or bfloat16, else as they
+    are (float32 and float64 untouched).
+
+    Under autocast the heads' logits come out of bf16 (fp16) layers and
+    torch's CPU autocast runs ``softmax`` and ``sigmoid`` in the input
+    dtype. Scores with an 8-bit mantissa (bf16: steps of 2**-8 near 1)
+    tie often, and mask voting keeps every detection scoring at least the
+    ``max_per_img``-th score (daijifeng001/MNC and msracver/FCIS
+    ``im_detect``), so ties inflate the detections (276 instead of 101 for
+    the untrained FCIS demo model). The probabilities of the rounded logits
+    are computed in float32 instead, at the cost of a (R, C) and an
+    (R, P, P) cast.
+    """
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        return logits.float()
+    return logits
