@@ -12,10 +12,11 @@ def at_least_float32(logits: Tensor) -> Tensor:
     torch's CPU autocast runs ``softmax`` and ``sigmoid`` in the input
     dtype. Scores with an 8-bit mantissa (bf16: steps of 2**-8 near 1)
     tie often, and mask voting keeps every detection scoring at least the
-    ``max_per_img``-th score (daijifeng001/MNC and msracver/FCIS
-    ``im_detect``), so ties inflate the detections (276 instead of 101 for
-    the untrained FCIS demo model). The probabilities of the rounded logits
-    are computed in float32 instead, at the cost of a (R, C) and an
+    ``max_per_img``-th score, ties included
+    (:func:`~mnc_mm.models.post_processing.mask_voting.mask_voting`), so
+    ties inflate the detections (276 instead of 101 for the untrained FCIS
+    demo model on a 256 x 384 image). The probabilities of the rounded
+    logits are computed in float32 instead, at the cost of an (R, C) and an
     (R, P, P) cast.
     """
     if logits.dtype in (torch.float16, torch.bfloat16):
