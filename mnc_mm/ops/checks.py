@@ -103,6 +103,9 @@ def rois_as_maps_dtype(rois: Tensor, maps: Tensor) -> Tensor:
     dtype first: float16 keeps integers exactly up to 2048 and bfloat16 up
     to 256 (above, corners move to the nearest multiple of 2, 4, ... px),
     and float16 overflows to inf beyond 65504 px (refused as not finite).
+    The batch index is rounded too: a bfloat16 call can address only
+    images 0-256 (float16: 0-2048); index more planes (e.g. one per RoI)
+    with float32 maps.
     A gradient w.r.t. ``rois`` flows back through the cast.
     """
     return rois if rois.dtype == maps.dtype else rois.to(maps.dtype)
