@@ -2,7 +2,7 @@
 """MNC's RoI warping (daijifeng001/caffe-mnc
 src/caffe/layers/roi_warping_layer.cu (ROIWarpingForward); daijifeng001/MNC
 models/VGG16/mnc_5stage/test.prototxt) as an mmdet RoI extractor."""
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 from mmdet.registry import MODELS
@@ -41,6 +41,19 @@ class RoIWarpExtractor(SingleRoIExtractor):
         return nn.ModuleList(
             [layer_cls(spatial_scale=1 / s, **cfg) for s in featmap_strides])
 
+    def forward(self,
+                feats: Tuple[Tensor],
+                rois: Tensor,
+                roi_scale_factor: Optional[float] = None) -> Tensor:
+        """mmdet's ``SingleRoIExtractor.forward``, but a single level
+        passes ``rois`` as they are: the warp casts them itself
+        (:func:`mnc_mm.ops.checks.rois_as_maps_dtype`), keeping them
+        float32 under autocast, where mmdet's ``rois.type_as(feats[0])``
+        would round them to bfloat16 first."""
+        if len(feats) != 1:
+            return super().forward(feats, rois, roi_scale_factor)
+        return self.roi_layers[0](feats[0], rois)
+
     def forward_direct(self, feats: Tuple[Tensor], rois: Tensor) -> Tensor:
         """Warp each RoI straight to ``output_size`` (one sample per cell,
         no max-pool); single-level features only.
@@ -56,5 +69,5 @@ class RoIWarpExtractor(SingleRoIExtractor):
             raise ValueError('forward_direct needs single-level features, '
                              f'got {len(feats)} levels')
         layer = self.roi_layers[0]
-        return roi_warp(feats[0], rois.type_as(feats[0]), layer.output_size,
+        return roi_warp(feats[0], rois, layer.output_size,
                         layer.spatial_scale, layer.quantize)
