@@ -8,7 +8,7 @@ Same maps, RoIs, bins and checks as :mod:`.ps_roi_pool`.
 import torch
 from torch import Tensor
 
-from .checks import rois_as_maps_dtype
+from .checks import register_float32_autocast, rois_as_maps_dtype
 from .ext_loader import get_op
 from .ps_roi_pool import (check_ps_params, grad_layout, ps_maps_rows,
                           ps_maps_view)
@@ -74,6 +74,7 @@ def _max_avg_backward(ctx, grad_output: Tensor) -> tuple:
 
 _max_avg_op.register_autograd(_max_avg_backward,
                               setup_context=_max_avg_setup)
+register_float32_autocast(_max_avg_op)
 
 
 def ps_roi_max_avg_pool(input: Tensor, rois: Tensor, output_dim: int,
@@ -103,8 +104,9 @@ def ps_roi_max_avg_pool(input: Tensor, rois: Tensor, output_dim: int,
         spatial_scale (float): feature cells per image pixel (1/16).
 
     Returns:
-        Tensor: (R, G) scores in the dtype of ``input``; differentiable
-        w.r.t. ``input`` (each bin's share reaches its winning channel).
+        Tensor: (R, G) scores in the dtype of ``input`` (float32 under
+        autocast); differentiable w.r.t. ``input`` (each bin's share
+        reaches its winning channel).
     """
     check_ps_params(_MAX_AVG_OP, pooled_size, group_size, spatial_scale,
                     output_dim=output_dim,

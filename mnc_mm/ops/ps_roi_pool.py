@@ -41,7 +41,8 @@ import torch
 from torch import Tensor, nn
 
 from .checks import (check_positive_int, check_roi_inputs,
-                     check_spatial_scale, rois_as_maps_dtype)
+                     check_spatial_scale, register_float32_autocast,
+                     rois_as_maps_dtype)
 from .ext_loader import get_op
 
 _OP = 'ps_roi_pool'
@@ -183,6 +184,7 @@ def _ps_roi_pool_backward(ctx, grad_output: Tensor) -> tuple:
 
 _ps_roi_pool_op.register_autograd(_ps_roi_pool_backward,
                                   setup_context=_ps_roi_pool_setup)
+register_float32_autocast(_ps_roi_pool_op)
 
 
 def _check_channel_start(rois: Tensor, start: Tensor, rows: int,
@@ -245,8 +247,8 @@ def ps_roi_pool(input: Tensor,
             the others).
 
     Returns:
-        Tensor: (R, D, P, P) bin averages in the dtype of ``input``;
-        differentiable w.r.t. ``input``.
+        Tensor: (R, D, P, P) bin averages in the dtype of ``input``
+        (float32 under autocast); differentiable w.r.t. ``input``.
     """
     check_ps_params(_OP, pooled_size, group_size, spatial_scale,
                     output_dim=output_dim)

@@ -52,7 +52,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .checks import check_roi_inputs, check_spatial_scale, rois_as_maps_dtype
+from .checks import (check_roi_inputs, check_spatial_scale,
+                     register_float32_autocast, rois_as_maps_dtype)
 from .ext_loader import get_op
 
 _OP = 'roi_warp'
@@ -151,6 +152,7 @@ def _roi_warp_backward(ctx, grad_output: Tensor) -> tuple:
 
 _roi_warp_op.register_autograd(_roi_warp_backward,
                                setup_context=_roi_warp_setup)
+register_float32_autocast(_roi_warp_op)
 
 
 def roi_warp(input: Tensor,
@@ -176,7 +178,8 @@ def roi_warp(input: Tensor,
             the official caffe-mnc kernel does (straight-through gradient).
 
     Returns:
-        Tensor: (R, C, h, w) in the dtype of ``input``. Differentiable
+        Tensor: (R, C, h, w) in the dtype of ``input`` (float32 under
+        autocast). Differentiable
         w.r.t. ``input`` and the box columns of ``rois``.
     """
     out_h, out_w = _pair_size(output_size)

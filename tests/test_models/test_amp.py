@@ -83,8 +83,8 @@ def test_train_step_under_cpu_bf16_autocast(method, overrides,
 
 @pytest.mark.parametrize('method', ['fcis', 'mnc'])
 def test_roi_outputs_under_autocast_match_float32(method, synthetic_batch):
-    """The RoI head's raw outputs for fixed proposals (the RoIs in float32,
-    cast by the heads to the bf16 maps' dtype) agree with float32 to bf16
+    """The RoI head's raw outputs for fixed proposals (float32 RoIs, which
+    the ops keep float32 under autocast) agree with float32 to bf16
     accuracy; predict runs and gives bool masks."""
     model = tiny_model(method).eval()
     imgs, samples = synthetic_batch(num_imgs=1, size=(96, 96))
@@ -120,6 +120,64 @@ def test_roi_outputs_under_autocast_match_float32(method, synthetic_batch):
     masks = pred.pred_instances.masks
     assert masks.dtype == torch.bool and masks.shape[-2:] == (96, 96)
     assert torch.isfinite(pred.pred_instances.scores).all()
+
+
+@pytest.mark.parametrize('method', ['fcis', 'mnc'])
+def test_probabilities_of_bf16_logits_are_float32(method, synthetic_batch):
+    """bf16 logits (MNC's linear layers under autocast; FCIS's ops on bf16
+    maps, which autocast runs in float32, so given bf16 maps here) give
+    the float32 softmax / sigmoid as class and mask probabilities, which
+    mask voting ranks (bf16 scores tie and inflate the detections)."""
+    model = tiny_model(method).eval()
+    imgs, samples = synthetic_batch(num_imgs=1, size=(96, 96))
+    data = model.data_preprocessor(dict(inputs=list(imgs),
+                                        data_samples=samples))
+    boxes = torch.tensor([[8., 10., 36., 34.], [52., 26., 81., 55.],
+                          [20., 20., 70., 60.]])
+    head = model.roi_head
+    with torch.no_grad():
+        x = model.extract_feat(data['inputs'])
+        if method == 'fcis':
+            maps = [m.bfloat16() for m in head.mask_head.score_maps(x[-1])]
+            rois = torch.cat([torch.zeros(3, 1), boxes], 1)
+            probs, masks, _ = head.mask_head.predict_rois(maps, rois)
+            outs = head.mask_head.assemble(maps, rois)
+            logits, mask_logits = outs['cls_score'], outs['seg_logits']
+            expected_mask = mask_logits.float().softmax(dim=1)[:, 1]
+        else:
+            with torch.autocast('cpu', dtype=torch.bfloat16):
+                _, masks, probs = head.predict_passes(
+                    x, [InstanceData(bboxes=boxes)], data['data_samples'])
+                masks, probs = masks[0], probs[0]  # stages 2-3
+                stage = head._predict_stages(x, [boxes],
+                                             [samples[0].metainfo])[0]
+            logits, mask_logits = stage['seg_cls_score'], stage['mask_logits']
+            expected_mask = mask_logits.float().sigmoid()
+    assert logits.dtype == mask_logits.dtype == torch.bfloat16
+    assert probs.dtype == masks.dtype == torch.float32
+    torch.testing.assert_close(probs, logits.float().softmax(dim=1))
+    torch.testing.assert_close(masks, expected_mask)
+
+
+@pytest.mark.parametrize('direct', [False, True])
+def test_roi_warp_extractor_keeps_float32_rois_under_autocast(direct):
+    """MNC's extractor hands the float32 RoIs to the warp as they are
+    (mmdet's ``rois.type_as(feats[0])`` would round 301.3 px to 302 in
+    bf16), so under autocast it returns the float32 warp of the bf16 maps."""
+    from mnc_mm.models.roi_heads import RoIWarpExtractor
+    extractor = RoIWarpExtractor(
+        out_channels=4, featmap_strides=[16],
+        roi_layer=dict(type='RoIWarpPool', warp_size=14, output_size=7))
+    feats = (torch.randn(1, 4, 38, 63).bfloat16(), )
+    rois = torch.tensor([[0., 301.3, 200.7, 611.1, 455.9]])
+    forward = extractor.forward_direct if direct else extractor
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = forward(feats, rois)
+    want = forward((feats[0].float(), ), rois)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    empty = forward(feats, rois[:0])
+    assert empty.shape == (0, 4) + want.shape[2:]
 
 
 def _flatten(outs):

@@ -125,3 +125,51 @@ def test_roi_warp_matches_float32(seed, dtype, quantize):
     torch.testing.assert_close(
         got[2], want[2], rtol=box_tol,
         atol=box_tol * max(want[2].abs().max().item(), 1.))
+
+
+def _autocast_case():
+    """bf16 maps (stride 16, 7 x 7 groups of 2 channels) and float32 RoIs
+    in a 600 x 1000 px image whose corners bfloat16 cannot hold."""
+    gen = torch.Generator().manual_seed(0)
+    maps = torch.randn(1, 2 * 49, 38, 63, generator=gen).bfloat16()
+    rois = torch.tensor([[0., 301.3, 200.7, 611.1, 455.9],
+                         [0., 517.5, 33.3, 997.7, 590.1]])
+    assert not torch.equal(rois.bfloat16().float(), rois)
+    return maps, rois
+
+
+AUTOCAST_OPS = {
+    'ps_roi_pool': lambda m, r: ps_roi_pool(m, r, 2, 21, 7, 1 / 16),
+    'ps_roi_max_avg_pool': lambda m, r: ps_roi_max_avg_pool(
+        m.view(1, 2, 7, 7, 38, 63), r, 1, 2, 21, 7, 1 / 16),
+    'roi_warp': lambda m, r: roi_warp(m, r, 14, 1 / 16),
+}
+
+
+@pytest.mark.parametrize('name', list(AUTOCAST_OPS))
+def test_ops_run_in_float32_under_autocast(name):
+    """Under CPU bfloat16 autocast an op casts the bf16 maps to float32 and
+    keeps the RoIs float32: output and gradients are the float32 op's on
+    the same values (not on RoIs rounded to bf16), the maps' gradient
+    rounded once to bf16."""
+    op = AUTOCAST_OPS[name]
+    maps, rois = _autocast_case()
+    grads_of = (True, True) if name == 'roi_warp' else (True, False)
+
+    def run_op(m, r, autocast):
+        m = m.detach().requires_grad_()
+        r = r.detach().requires_grad_(grads_of[1])
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+            out = op(m, r)
+        seed = torch.Generator().manual_seed(1)
+        grad = torch.randn(out.shape, generator=seed)
+        inputs = (m, r) if grads_of[1] else (m, )
+        return (out, ) + torch.autograd.grad(out, inputs, grad)
+
+    got = run_op(maps, rois, True)
+    want = run_op(maps.float(), rois, False)
+    assert got[0].dtype == torch.float32 and got[1].dtype == torch.bfloat16
+    torch.testing.assert_close(got[0], want[0], rtol=0, atol=0)
+    torch.testing.assert_close(got[1], want[1].bfloat16(), rtol=0, atol=0)
+    if grads_of[1]:
+        torch.testing.assert_close(got[2], want[2], rtol=0, atol=0)

@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The one RoI dtype rule of the ops: RoIs of any floating dtype are cast
-to the dtype of the maps (``mnc_mm.ops.checks.rois_as_maps_dtype``), so
-float32 RoIs meet float16/bfloat16 maps under autocast."""
+to the dtype of the maps (``mnc_mm.ops.checks.rois_as_maps_dtype``);
+under autocast the ops run in float32, so float32 RoIs stay float32."""
 import functools
 
 import pytest
@@ -60,8 +60,8 @@ def test_box_gradient_flows_back_through_the_cast(maps_dtype):
 
 
 def test_bf16_autocast_conv_maps_with_float_rois():
-    """A conv under CPU bf16 autocast makes bf16 maps; the heads' float32
-    RoIs go in as they are and the outputs follow the maps."""
+    """A conv under CPU bf16 autocast makes bf16 maps; the ops run in
+    float32 (the maps cast, the heads' float32 RoIs as they are)."""
     torch.manual_seed(0)
     conv = nn.Conv2d(3, 8, 3, padding=1)
     image = torch.randn(2, 3, 16, 17)
@@ -71,14 +71,14 @@ def test_bf16_autocast_conv_maps_with_float_rois():
         assert feat.dtype == torch.bfloat16
         pooled = PSRoIPool(2, 3, 2, 1 / 16)(feat, rois)
         warped = RoIWarpPool(4, 2, 1 / 16)(feat, rois)
-    assert pooled.dtype == warped.dtype == torch.bfloat16
-    (pooled.float().sum() + warped.float().sum()).backward()
+    assert pooled.dtype == warped.dtype == torch.float32
+    (pooled.sum() + warped.sum()).backward()
     assert conv.weight.grad.dtype == torch.float32
     assert torch.isfinite(conv.weight.grad).all()
-    # Same as the ops on the bf16 maps with the RoIs cast by hand.
-    maps_bf16 = feat.detach()
+    # Same as the ops on the bf16 maps' float32 copy with the RoIs unrounded.
+    maps_fp32 = feat.detach().float()
     torch.testing.assert_close(
-        pooled, ps_roi_pool(maps_bf16, rois.bfloat16(), 2, 3, 2, 1 / 16),
+        pooled, ps_roi_pool(maps_fp32, rois, 2, 3, 2, 1 / 16),
         rtol=0, atol=0)
 
 

@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """benchmark_models.py on tiny configs: table structure, positive timings
 (no thresholds on time)."""
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -8,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_models.py')
@@ -56,9 +58,34 @@ def test_unknown_config_and_baseline_fail_clearly(tmp_path):
     assert 'config not found: configs/nope.py' in proc.stderr
 
 
+def _load_tool():
+    spec = importlib.util.spec_from_file_location('benchmark_models', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_top_ops_ranks_ops_by_self_time_and_shapes():
+    tool = _load_tool()
+    a, b = torch.randn(256, 256), torch.randn(256, 256)
+    small = torch.randn(4)
+    with torch.profiler.profile(record_shapes=True) as prof:
+        for _ in range(3):
+            a.mm(b)
+        small.add(1)
+        a.mm(b[:, :8])
+    rows = tool.top_ops(prof, 2)
+    assert [(r['op'], r['shapes'], r['calls']) for r in rows] == [
+        ('aten::mm', '256x256, 256x256', 3), ('aten::mm', '256x256, 256x8', 1)]
+    assert rows[0]['self_ms'] > rows[1]['self_ms'] > 0
+    assert 0 < rows[1]['share'] < rows[0]['share'] < 1
+
+
 def test_bf16_variants_of_fcis_and_mnc(tmp_path):
     """fp32, bf16 and bf16 channels-last of both methods in one run; the
-    speed-up table has a row per model and non-fp32 variant."""
+    speed-up table has a row per model and non-fp32 variant; ``--profile``
+    lists each one's top ops; the note on missing bf16 kernels appears
+    exactly on CPUs without them."""
     out_json = tmp_path / 'bench.json'
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
     configs = ['configs/demo/fcis_r18-tiny_shapes.py',
@@ -66,11 +93,15 @@ def test_bf16_variants_of_fcis_and_mnc(tmp_path):
     proc = subprocess.run(
         [sys.executable, SCRIPT, *configs, '--shape', '96', '128',
          '--repeats', '1', '--warmup', '0', '--num-rois', '30',
-         '--variants', 'fp32', 'bf16', 'bf16+cl', '--json', str(out_json)],
+         '--variants', 'fp32', 'bf16', 'bf16+cl', '--profile', '4', '--json',
+         str(out_json)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     tables = proc.stdout.split('\n\n')
-    speedups = [ln for ln in tables[-1].splitlines() if ln.startswith('|')]
+    speedup_index = next(i for i, t in enumerate(tables)
+                         if t.startswith('| model | variant |'))
+    speedups = [ln for ln in tables[speedup_index].splitlines()
+                if ln.startswith('|')]
     header = [c.strip() for c in speedups[0].strip('|').split('|')]
     assert header == ['model', 'variant', 'predict ms', 'train ms',
                       'predict speed-up vs fp32', 'train speed-up vs fp32']
@@ -87,6 +118,18 @@ def test_bf16_variants_of_fcis_and_mnc(tmp_path):
         assert float(row[4]) == pytest.approx(
             base['ms']['predict'] / rec['ms']['predict'], abs=0.01)
         assert float(row[5]) > 0
+    # one profile table per record, 4 rows each, before the speed-ups
+    profiles = [t for t in tables if t.startswith('| op | input shapes |')]
+    assert len(profiles) == len(records) == 6
+    assert tables.index(profiles[-1]) < speedup_index
+    for rec in records:
+        assert len(rec['top_ops']) == 4
+        times = [r['self_ms'] for r in rec['top_ops']]
+        assert times == sorted(times, reverse=True) and times[-1] > 0
+        assert rec['cpu']['bf16_kernels'] == bool(
+            torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    note = 'has no oneDNN bfloat16 kernels'
+    assert (note in proc.stdout) != records[0]['cpu']['bf16_kernels']
 
 
 def test_unknown_variant_fails_clearly():

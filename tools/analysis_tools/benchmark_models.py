@@ -25,6 +25,14 @@ run of this invocation::
         configs/mnc/mnc_r50-caffe-c4_5stage_8xb1-1x_coco.py \
         --variants fp32 bf16 bf16+cl
 
+``--profile N`` also profiles one ``predict`` of each model and variant
+with ``torch.profiler`` and prints its N ops (by op and input shapes) with
+the most self time. Each record notes the CPU's kernel capability and
+whether oneDNN has bfloat16 kernels for it: without them (no AVX-512)
+ATen runs bf16 convolutions and matmuls in its reference loops
+(``aten::_slow_conv2d_forward``), far slower than fp32, and the tool says
+so under the speed-ups.
+
 Rows (ms per image, medians): ``conv`` backbone and neck; ``rpn`` the RPN
 head with its proposal NMS; ``head`` per-image head convs (FCIS score
 maps); ``per_roi`` per-RoI work (FCIS assembly, MNC stages 2-5, Mask R-CNN
@@ -213,6 +221,39 @@ def fake_batch(model, shape, device, with_gt: bool):
     return data['inputs'].to(device), data['data_samples']
 
 
+def cpu_info() -> dict:
+    """The CPU kernels torch picks from: its vector ``capability`` (e.g.
+    ``AVX2``, ``AVX512``) and whether oneDNN has bfloat16 kernels for this
+    CPU (``bf16_kernels``, AVX-512 and up), the condition under which ATen
+    sends bf16 convolutions and matmuls to oneDNN."""
+    import torch
+    return dict(capability=torch.backends.cpu.get_cpu_capability(),
+                bf16_kernels=bool(
+                    torch.backends.mkldnn.is_available()
+                    and torch.ops.mkldnn._is_mkldnn_bf16_supported()))
+
+
+def _shapes_text(shapes: list) -> str:
+    """``[[1, 3, 8, 8], [], [16]]`` -> ``'1x3x8x8, 16'`` (tensor shapes of
+    an op's inputs; scalars and None left out)."""
+    return ', '.join('x'.join(map(str, s)) for s in shapes
+                     if isinstance(s, (list, tuple)) and s)
+
+
+def top_ops(prof, num: int, cuda: bool = False) -> List[dict]:
+    """The ``num`` (op, input shapes) entries of a finished
+    ``torch.profiler.profile(record_shapes=True)`` with the most self time
+    (device time on CUDA, else CPU time): ``op``, ``shapes``, ``self_ms``
+    summed over its ``calls``, and its ``share`` of all self time."""
+    attr = 'self_device_time_total' if cuda else 'self_cpu_time_total'
+    events = prof.key_averages(group_by_input_shape=True)
+    total = sum(getattr(e, attr) for e in events) or 1.0
+    events = sorted(events, key=lambda e: getattr(e, attr), reverse=True)
+    return [dict(op=e.key, shapes=_shapes_text(e.input_shapes),
+                 self_ms=getattr(e, attr) / 1e3, calls=e.count,
+                 share=getattr(e, attr) / total) for e in events[:num]]
+
+
 def measure(config: str, args) -> dict:
     """Build one model and time it (runs in the child process)."""
     import torch
@@ -264,6 +305,17 @@ def measure(config: str, args) -> dict:
                 runs[row].append(ms)
             runs['other'].append(total - sum(timer.totals.values()))
     num_dets = len(preds[0].pred_instances)
+    profile = None
+    if args.profile:
+        from torch.profiler import ProfilerActivity
+        activities = [ProfilerActivity.CPU] + (
+            [ProfilerActivity.CUDA] if cuda else [])
+        with torch.no_grad(), torch.profiler.profile(
+                activities=activities, record_shapes=True) as prof:
+            with autocast():
+                model.predict(inputs, samples)
+            sync()
+        profile = top_ops(prof, args.profile, cuda)
 
     model.train()
     inputs, samples = fake_batch(model, args.shape, args.device, True)
@@ -287,7 +339,8 @@ def measure(config: str, args) -> dict:
     return dict(name=record_name(config, args.variants[0]), config=config,
                 variant=args.variants[0], ms=medians, peak_mb=peak_mb,
                 detections=num_dets, device=args.device,
-                threads=torch.get_num_threads())
+                threads=torch.get_num_threads(), cpu=cpu_info(),
+                top_ops=profile)
 
 
 def run_child(config: str, variant: str, args) -> dict:
@@ -299,7 +352,7 @@ def run_child(config: str, variant: str, args) -> dict:
                '--shape', *map(str, args.shape), '--repeats',
                str(args.repeats), '--warmup', str(args.warmup),
                '--num-rois', str(args.num_rois), '--device', args.device,
-               '--variants', variant]
+               '--variants', variant, '--profile', str(args.profile)]
         if args.checkpoint:
             cmd += ['--checkpoint', args.checkpoint]
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -351,6 +404,30 @@ def speedup_table(records: List[dict]) -> str:
     return '\n'.join(lines)
 
 
+def profile_table(record: dict) -> str:
+    """The profiled predict's top ops of one record."""
+    lines = [f"top ops of one predict of {record['name']} (self time)", '',
+             '| op | input shapes | self ms | share | calls |',
+             '|---|---|---|---|---|']
+    lines += [f"| {r['op']} | {r['shapes']} | {r['self_ms']:.1f} | "
+              f"{r['share']:.1%} | {r['calls']} |" for r in record['top_ops']]
+    return '\n'.join(lines)
+
+
+def bf16_note(records: List[dict]) -> str:
+    """A note when bf16 was timed on a CPU without oneDNN bf16 kernels,
+    else ''."""
+    slow = [r for r in records if r['variant'].startswith('bf16')
+            and r['device'] == 'cpu' and not r['cpu']['bf16_kernels']]
+    if not slow:
+        return ''
+    return (f"note: this CPU ({slow[0]['cpu']['capability']}) has no oneDNN "
+            'bfloat16 kernels (they need AVX-512): ATen runs bf16 '
+            'convolutions and matmuls in its reference loops '
+            '(aten::_slow_conv2d_forward), far slower than the fp32 oneDNN '
+            'ones, so bf16 is slower than fp32 here')
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('configs', nargs='+',
@@ -369,11 +446,15 @@ def parse_args(argv=None):
         help="precisions to time each model in: 'fp32', 'bf16' (bfloat16 "
         "autocast), each with an optional '+cl' (channels-last); the "
         'speed-ups are to fp32')
+    parser.add_argument(
+        '--profile', type=int, default=0, metavar='N',
+        help='also profile one predict per model and variant and print its '
+        'N ops (by op and input shapes) with the most self time')
     parser.add_argument('--json', help='also write the records here')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.warmup < 0:
-        parser.error('--repeats must be >= 1 and --warmup >= 0')
+    if args.repeats < 1 or args.warmup < 0 or args.profile < 0:
+        parser.error('--repeats must be >= 1, --warmup and --profile >= 0')
     for variant in args.variants:
         try:
             parse_variant(variant)
@@ -401,9 +482,17 @@ def main(argv=None) -> None:
             records.append(run_child(config, variant, args))
     baseline = args.baseline or records[0]['name']
     print(markdown_table(records, baseline))
+    for record in records:
+        if record['top_ops']:
+            print()
+            print(profile_table(record))
     if args.variants != ['fp32']:
         print()
         print(speedup_table(records))
+        note = bf16_note(records)
+        if note:
+            print()
+            print(note)
     if args.json:
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as f:

@@ -181,18 +181,26 @@ def resize_masks_top_left(masks: Tensor, size: int) -> Tensor:
     ``(0, 0, m, m)`` at scale 1, which computes it. The gradient is the
     exact adjoint.
 
+    Half and bfloat16 masks are resized in float32: the RoIs' batch column
+    is the mask index and the op casts RoIs to the masks' dtype, in which
+    bfloat16 holds integers exactly only up to 256 (float16: 2048), so
+    mask 257 would read mask 256.
+
     Args:
         masks (Tensor): (R, m, m) float masks.
         size (int): output side.
 
     Returns:
-        Tensor: (R, size, size).
+        Tensor: (R, size, size) in the dtype of ``masks``.
     """
     if masks.dim() != 3 or masks.size(1) != masks.size(2):
         raise ValueError('masks must be (R, m, m), got '
                          f'{tuple(masks.shape)}')
     num, m = masks.size(0), masks.size(1)
-    boxes = masks.new_tensor([0., 0., m, m]).expand(num, 4)
-    index = torch.arange(num, dtype=masks.dtype, device=masks.device)
+    dtype = torch.promote_types(masks.dtype, torch.float32)
+    boxes = torch.tensor([0., 0., m, m], dtype=dtype,
+                         device=masks.device).expand(num, 4)
+    index = torch.arange(num, dtype=dtype, device=masks.device)
     rois = torch.cat([index[:, None], boxes], dim=1)
-    return roi_warp(masks[:, None], rois, size, 1.0)[:, 0]
+    out = roi_warp(masks[:, None].to(dtype), rois, size, 1.0)[:, 0]
+    return out.to(masks.dtype)

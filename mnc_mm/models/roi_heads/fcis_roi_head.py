@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..post_processing.instances import vote_and_paste_passes
 from ..task_modules import regress_by_best_class, to_inclusive
+from .score_dtype import at_least_float32
 
 
 @MODELS.register_module()
@@ -175,6 +176,6 @@ class FCISRoIHead(BaseRoIHead):
         rois = bbox2roi([res.bboxes for res in rpn_results_list])
         outs = self.mask_head.assemble(self.mask_head.score_maps(x[-1]),
                                        rois)
-        return outs['cls_score'], outs['seg_logits'].softmax(dim=1)[:, 1], \
-            outs['bbox_pred']
+        masks = at_least_float32(outs['seg_logits']).softmax(dim=1)[:, 1]
+        return outs['cls_score'], masks, outs['bbox_pred']
 

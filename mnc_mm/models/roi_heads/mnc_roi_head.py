@@ -23,6 +23,7 @@ from ..layers import clip_grad, official_warp_coord_grad
 from ..post_processing.instances import vote_and_paste_passes
 from ..task_modules import (mask_level_labels, regress_by_best_class,
                             sampled_roi_targets, to_inclusive)
+from .score_dtype import at_least_float32
 
 _TRAIN_CHOICES = dict(
     num_stages=(3, 5),
@@ -363,8 +364,9 @@ class MNCRoIHead(BaseRoIHead):
         stages = self._predict_stages(
             x, [r.bboxes for r in rpn_results_list], metas)
         return ([s['boxes'] for s in stages],
-                [s['mask_logits'].sigmoid() for s in stages],
-                [s['seg_cls_score'].softmax(-1) for s in stages])
+                [at_least_float32(s['mask_logits']).sigmoid() for s in stages],
+                [at_least_float32(s['seg_cls_score']).softmax(-1)
+                 for s in stages])
 
     def predict(self,
                 x: Tuple[Tensor],

@@ -78,3 +78,16 @@ def test_mask_resize_matches_t7_and_is_its_adjoint(size):
     assert float((grad * out.detach()).sum()) == pytest.approx(
         float((masks.grad * masks).sum()), rel=1e-12)
     assert resize_masks_top_left(masks[:0], size).shape == (0, size, size)
+
+
+def test_mask_resize_of_many_bf16_masks_reads_each_own_mask():
+    """More than 256 bfloat16 masks (an RoI index bfloat16 cannot hold):
+    each output is the resize of its own mask, in bfloat16."""
+    rng = np.random.default_rng(0)
+    masks = torch.from_numpy(rng.random((300, 21, 21))).bfloat16()
+    out = resize_masks_top_left(masks, 14)
+    assert out.dtype == torch.bfloat16 and out.shape == (300, 14, 14)
+    expected = np.stack(
+        [_np_resize(m, 14) for m in masks.double().numpy()])
+    # bfloat16 rounding of values in [0, 1]: 2**-9 relative
+    np.testing.assert_allclose(out.double().numpy(), expected, atol=4e-3)

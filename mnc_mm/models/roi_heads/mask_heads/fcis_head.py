@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from mnc_mm.ops import ps_roi_max_avg_pool, ps_roi_pool
 from ...task_modules import (best_class, ohem_select, sampled_roi_targets,
                              select_class_deltas)
+from ..score_dtype import at_least_float32
 
 
 @MODELS.register_module()
@@ -144,7 +145,7 @@ class FCISHead(BaseModule):
                                         self.pooled_size, self.group_size,
                                         self.spatial_scale)
         if labels is None:
-            labels = best_class(cls_score.softmax(dim=1))
+            labels = best_class(at_least_float32(cls_score).softmax(dim=1))
         valid = labels >= 0
         seg_logits = ps_roi_pool(cls_seg_maps, rois, 2, self.pooled_size,
                                  self.group_size, self.spatial_scale,
@@ -169,8 +170,9 @@ class FCISHead(BaseModule):
         outs = self.assemble(maps, rois)
         # Score_Pick then the 2-way softmax: the same as the official
         # Group_Softmax of all classes followed by the pick, at 1/C the work
-        return (outs['cls_score'].softmax(dim=1),
-                outs['seg_logits'].softmax(dim=1)[:, 1], outs['bbox_pred'])
+        return (at_least_float32(outs['cls_score']).softmax(dim=1),
+                at_least_float32(outs['seg_logits']).softmax(dim=1)[:, 1],
+                outs['bbox_pred'])
 
     # ------------------------------------------------------------ training
     def get_targets(self, sampling_results: List[SamplingResult],

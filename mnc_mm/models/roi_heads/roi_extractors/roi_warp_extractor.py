@@ -41,16 +41,21 @@ class RoIWarpExtractor(SingleRoIExtractor):
         return nn.ModuleList(
             [layer_cls(spatial_scale=1 / s, **cfg) for s in featmap_strides])
 
-    def forward(self, feats: Tuple[Tensor], rois: Tensor,
+    def forward(self,
+                feats: Tuple[Tensor],
+                rois: Tensor,
                 roi_scale_factor: Optional[float] = None) -> Tensor:
-        """mmdet's ``forward``; one level goes straight to the layer, which
-        takes zero RoIs (mmdet returns zeros there after a ``len(rois) ==
-        0`` test that ``torch.compile`` cannot decide on a data-dependent
-        number of proposals; it ignores ``roi_scale_factor`` on one level
-        too)."""
-        if len(feats) == 1:
-            return self.roi_layers[0](feats[0], rois.type_as(feats[0]))
-        return super().forward(feats, rois, roi_scale_factor)
+        """mmdet's ``SingleRoIExtractor.forward``, but a single level goes
+        straight to the layer with ``rois`` as they are: the warp casts them
+        itself (:func:`mnc_mm.ops.checks.rois_as_maps_dtype`), keeping them
+        float32 under autocast, where mmdet's ``rois.type_as(feats[0])``
+        would round them to bfloat16 first; and the layer takes zero RoIs,
+        where mmdet's ``len(rois) == 0`` test cannot be decided by
+        ``torch.compile`` on a data-dependent number of proposals (mmdet
+        ignores ``roi_scale_factor`` on one level too)."""
+        if len(feats) != 1:
+            return super().forward(feats, rois, roi_scale_factor)
+        return self.roi_layers[0](feats[0], rois)
 
     def forward_direct(self, feats: Tuple[Tensor], rois: Tensor) -> Tensor:
         """Warp each RoI straight to ``output_size`` (one sample per cell,
@@ -67,5 +72,5 @@ class RoIWarpExtractor(SingleRoIExtractor):
             raise ValueError('forward_direct needs single-level features, '
                              f'got {len(feats)} levels')
         layer = self.roi_layers[0]
-        return roi_warp(feats[0], rois.type_as(feats[0]), layer.output_size,
+        return roi_warp(feats[0], rois, layer.output_size,
                         layer.spatial_scale, layer.quantize)
