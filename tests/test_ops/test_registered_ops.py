@@ -70,9 +70,13 @@ def test_opcheck(case):
 
 
 def test_opcheck_covers_every_op_of_the_namespace():
+    """Every op of mnc_mm.ops. ``mnc_mm::masked_nms`` (mmcv's NMS kernel,
+    registered by mnc_mm.models.layers.nms when the models are imported)
+    has its opcheck in tests/test_models/test_layers/test_nms.py: these
+    tests need torch alone."""
     registered = {name.split('::')[1]
                   for name in torch._C._dispatch_get_all_op_names()
-                  if name.startswith('mnc_mm::')}
+                  if name.startswith('mnc_mm::')} - {'masked_nms'}
     assert registered == {
         'ps_roi_pool', 'ps_roi_pool_backward', 'ps_roi_max_avg_pool',
         'ps_roi_max_avg_pool_backward', 'roi_warp', 'roi_warp_backward'}
