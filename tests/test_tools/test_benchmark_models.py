@@ -76,7 +76,8 @@ def test_top_ops_ranks_ops_by_self_time_and_shapes():
         a.mm(b[:, :64])
     rows = tool.top_ops(prof, 2)
     assert [(r['op'], r['shapes'], r['calls']) for r in rows] == [
-        ('aten::mm', '256x256, 256x256', 3), ('aten::mm', '256x256, 256x64', 1)]
+        ('aten::mm', '256x256, 256x256', 3),
+        ('aten::mm', '256x256, 256x64', 1)]
     assert rows[0]['self_ms'] > rows[1]['self_ms'] > 0
     assert 0 < rows[1]['share'] < rows[0]['share'] < 1
 
