@@ -7,6 +7,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
@@ -65,21 +66,57 @@ def _load_tool():
     return module
 
 
+class _FakeProfile:
+    """Stands in for a finished profiler: ``key_averages`` returns fixed
+    events, so the ranking is checked without timing noise."""
+
+    def __init__(self, events):
+        self.events = events
+        self.group_by_input_shape = None
+
+    def key_averages(self, group_by_input_shape=False):
+        self.group_by_input_shape = group_by_input_shape
+        return list(self.events)
+
+
+def _event(key, shapes, self_us, count, device_us=0.0):
+    return types.SimpleNamespace(
+        key=key, input_shapes=shapes, self_cpu_time_total=self_us,
+        self_device_time_total=device_us, count=count)
+
+
 def test_top_ops_ranks_ops_by_self_time_and_shapes():
     tool = _load_tool()
-    a, b = torch.randn(256, 256), torch.randn(256, 256)
-    small = torch.randn(4)
+    prof = _FakeProfile([
+        _event('aten::add', [[4], []], 5.0, 1, device_us=900.0),
+        _event('aten::mm', [[256, 256], [256, 256]], 600.0, 3),
+        _event('aten::mm', [[256, 256], [256, 64]], 300.0, 1,
+               device_us=100.0),
+        _event('aten::empty', [], 95.0, 7)])
+    rows = tool.top_ops(prof, 2)
+    assert prof.group_by_input_shape is True
+    assert rows == [
+        dict(op='aten::mm', shapes='256x256, 256x256', self_ms=0.6,
+             calls=3, share=0.6),
+        dict(op='aten::mm', shapes='256x256, 256x64', self_ms=0.3,
+             calls=1, share=0.3)]
+    # on CUDA the device time ranks, not the host time
+    rows = tool.top_ops(prof, 1, cuda=True)
+    assert [(r['op'], r['share']) for r in rows] == [('aten::add', 0.9)]
+
+
+def test_top_ops_of_a_real_profile():
+    """The profiler's own events: three 512x512 products outweigh anything
+    else recorded, and the shapes come from ``record_shapes``."""
+    tool = _load_tool()
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
     with torch.profiler.profile(record_shapes=True) as prof:
         for _ in range(3):
             a.mm(b)
-        small.add(1)
-        a.mm(b[:, :64])
-    rows = tool.top_ops(prof, 2)
+    rows = tool.top_ops(prof, 1)
     assert [(r['op'], r['shapes'], r['calls']) for r in rows] == [
-        ('aten::mm', '256x256, 256x256', 3),
-        ('aten::mm', '256x256, 256x64', 1)]
-    assert rows[0]['self_ms'] > rows[1]['self_ms'] > 0
-    assert 0 < rows[1]['share'] < rows[0]['share'] < 1
+        ('aten::mm', '512x512, 512x512', 3)]
+    assert rows[0]['self_ms'] > 0 and 0 < rows[0]['share'] <= 1
 
 
 def test_bf16_variants_of_fcis_and_mnc(tmp_path):
