@@ -127,7 +127,7 @@ def register_float32_autocast(op) -> None:
         op.register_autocast(device, torch.float32)
 
 
-def rois_as_maps_dtype(rois: Tensor, maps: Tensor) -> Tensor:
+def rois_as_maps_dtype(op: str, rois: Tensor, maps: Tensor) -> Tensor:
     """The RoI dtype rule of the ops: RoIs are cast to the dtype of the
     maps they index, as mmdet's ``SingleRoIExtractor`` does
     (``rois.type_as(feats[0])``); the kernels then compute the bin limits
@@ -140,15 +140,24 @@ def rois_as_maps_dtype(rois: Tensor, maps: Tensor) -> Tensor:
     dtype first: float16 keeps integers exactly up to 2048 and bfloat16 up
     to 256 (above, corners move to the nearest multiple of 2, 4, ... px),
     and float16 overflows to inf beyond 65504 px (refused as not finite).
-    The batch index is rounded too: a bfloat16 call can address only
-    images 0-256 (float16: 0-2048); index more planes (e.g. one per RoI)
-    with float32 maps.
+    The batch index is rounded too, so maps of more images than that dtype
+    can index exactly (bfloat16: 257, float16: 2049; e.g. one plane per
+    RoI) are refused with a ValueError instead of silently pooling the
+    wrong image; float32 maps index any batch.
     A gradient w.r.t. ``rois`` flows back through the cast.
     """
     dtype = maps.dtype
     if dtype != torch.float64 and torch.is_autocast_enabled(
             maps.device.type):
         dtype = torch.float32
+    if dtype in (torch.float16, torch.bfloat16):
+        # consecutive integers are exact up to 2 / eps (2 ** mantissa + 1)
+        last_exact = int(2 / torch.finfo(dtype).eps)
+        if maps.shape[0] - 1 > last_exact:
+            raise ValueError(
+                f'{op}: {dtype} rois index images 0..{last_exact} exactly, '
+                f'got input of {maps.shape[0]} images; pass float32 input '
+                f'(or call under autocast, which runs the op in float32)')
     return rois if rois.dtype == dtype else rois.to(dtype)
 
 

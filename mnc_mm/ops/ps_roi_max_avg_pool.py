@@ -118,6 +118,6 @@ def ps_roi_max_avg_pool(input: Tensor, rois: Tensor, output_dim: int,
             f'channels_per_group * group_size ** 2 = '
             f'{output_dim * channels_per_group * group_size ** 2} channels, '
             f'got {rows * group_size ** 2}')
-    return _max_avg_op(input, rois_as_maps_dtype(rois, input), output_dim,
-                       channels_per_group, pooled_size, group_size,
-                       float(spatial_scale))
+    return _max_avg_op(input, rois_as_maps_dtype(_MAX_AVG_OP, rois, input),
+                       output_dim, channels_per_group, pooled_size,
+                       group_size, float(spatial_scale))

@@ -261,7 +261,7 @@ def ps_roi_pool(input: Tensor,
                 f'{rows * group_size ** 2}')
     else:
         _check_channel_start(rois, channel_start, rows, output_dim)
-    return _ps_roi_pool_op(input, rois_as_maps_dtype(rois, input),
+    return _ps_roi_pool_op(input, rois_as_maps_dtype(_OP, rois, input),
                            channel_start, output_dim, pooled_size,
                            group_size, float(spatial_scale))
 

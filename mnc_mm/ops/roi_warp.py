@@ -185,8 +185,8 @@ def roi_warp(input: Tensor,
     out_h, out_w = _pair_size(output_size)
     spatial_scale = check_spatial_scale(_OP, spatial_scale)
     check_roi_inputs(_OP, input, rois)
-    return _roi_warp_op(input, rois_as_maps_dtype(rois, input), out_h, out_w,
-                        spatial_scale, bool(quantize))
+    return _roi_warp_op(input, rois_as_maps_dtype(_OP, rois, input), out_h,
+                        out_w, spatial_scale, bool(quantize))
 
 
 class RoIWarp(nn.Module):

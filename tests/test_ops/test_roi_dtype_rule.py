@@ -87,3 +87,38 @@ def test_integer_rois_are_refused(name):
     with pytest.raises(TypeError, match=f'{name}: rois must be a '
                        'floating-point tensor, got torch.int64'):
         OPS[name](maps(torch.float32), ROIS.long())
+
+
+@pytest.mark.parametrize('dtype, last_exact', [(torch.bfloat16, 256),
+                                               (torch.float16, 2048)])
+@pytest.mark.parametrize('name', list(OPS))
+def test_batch_index_beyond_the_dtypes_integers_is_refused(
+        name, dtype, last_exact):
+    """bfloat16 rounds 257 to 256 (float16: 2049 to 2048): maps of more
+    images than the dtype indexes exactly are refused, not pooled from the
+    wrong image; up to the limit the indexed image is read."""
+    op = OPS[name]
+    gen = torch.Generator().manual_seed(1)
+    planes = torch.randn(last_exact + 2, 8, 4, 5, generator=gen).to(dtype)
+
+    def roi(index):
+        return torch.tensor([[index, 3.0, 2.0, 60.0, 50.0]])
+
+    def alone(maps, index):
+        """The op on the one plane ``index`` of ``maps``."""
+        return op(maps[index:index + 1], roi(0))
+
+    at_limit = planes[:last_exact + 1]
+    assert torch.equal(op(at_limit, roi(last_exact)),
+                       alone(at_limit, last_exact))
+    with pytest.raises(ValueError, match=rf'{name}: {dtype} rois index '
+                       rf'images 0\.\.{last_exact} exactly, got input of '
+                       rf'{last_exact + 2} images; pass float32 input'):
+        op(planes, roi(last_exact + 1))
+    # float32, and autocast (which runs the op in float32), read that image
+    wide = planes.float()
+    assert torch.equal(op(wide, roi(last_exact + 1)),
+                       alone(wide, last_exact + 1))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert torch.equal(op(planes, roi(last_exact + 1)),
+                           alone(wide, last_exact + 1))
