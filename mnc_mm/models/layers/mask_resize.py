@@ -184,7 +184,7 @@ def resize_masks_top_left(masks: Tensor, size: int) -> Tensor:
     Half and bfloat16 masks are resized in float32: the RoIs' batch column
     is the mask index and the op casts RoIs to the masks' dtype, in which
     bfloat16 holds integers exactly only up to 256 (float16: 2048), so
-    mask 257 would read mask 256.
+    the op refuses more than 257 bfloat16 masks (mask 257 would read 256).
 
     Args:
         masks (Tensor): (R, m, m) float masks.
