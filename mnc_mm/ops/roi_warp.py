@@ -179,8 +179,8 @@ def roi_warp(input: Tensor,
 
     Returns:
         Tensor: (R, C, h, w) in the dtype of ``input`` (float32 under
-        autocast). Differentiable
-        w.r.t. ``input`` and the box columns of ``rois``.
+        autocast). Differentiable w.r.t. ``input`` and the box columns of
+        ``rois``.
     """
     out_h, out_w = _pair_size(output_size)
     spatial_scale = check_spatial_scale(_OP, spatial_scale)
